@@ -1,0 +1,25 @@
+"""Klaviyo REST API settings (env prefix ``SYNC_KLAVIYO__``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
+
+from config.vendor import VendorSettings
+
+
+class KlaviyoSettings(VendorSettings):
+    name: ClassVar[str] = "klaviyo"
+    api_key: SecretStr | None = None
+    base_url: str = "https://a.klaviyo.com"
+    revision: str = "2026-07-15"
+    # purpose → list id; the account-wide email consent stands for the purposes in `consent_purposes`.
+    lists: dict[str, str] = Field(default_factory=dict)
+    consent_purposes: list[str] = Field(default_factory=lambda: ["newsletter"])
+    webhook_secret: SecretStr | None = None
+
+    required: ClassVar[tuple[str, ...]] = ("api_key",)
+
+    def effective_base_url(self) -> str | None:
+        return self.base_url.rstrip("/")

@@ -1,0 +1,33 @@
+"""Mailchimp Marketing API v3 settings (env prefix ``SYNC_MAILCHIMP__``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
+
+from config.vendor import VendorSettings
+
+
+class MailchimpSettings(VendorSettings):
+    name: ClassVar[str] = "mailchimp"
+    api_key: SecretStr | None = None
+    list_id: str | None = None
+    # Derived from the key's data-center suffix (``…-us14`` → https://us14.api.mailchimp.com/3.0).
+    base_url: str | None = None
+    # purpose → "interest:<id>", "tag:<name>" or "permission:<marketing_permission_id>".
+    purposes: dict[str, str] = Field(default_factory=lambda: {"newsletter": "status"})
+    # Collection point assumed for members whose signup form is not otherwise known.
+    collection_point: str | None = "mailchimp:signup-form"
+    # Mailchimp signs nothing: the webhook URL carries this secret (VENDOR-APIS 1.6).
+    webhook_secret: SecretStr | None = None
+
+    required: ClassVar[tuple[str, ...]] = ("api_key", "list_id")
+
+    def effective_base_url(self) -> str | None:
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        if self.api_key is None:
+            return None
+        parts = self.api_key.get_secret_value().split("-")
+        return f"https://{parts[1]}.api.mailchimp.com/3.0" if len(parts) == 2 else None

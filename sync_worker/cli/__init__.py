@@ -1,0 +1,30 @@
+"""The ``sync-worker`` command line (Typer). Each command group lives in a module of its own."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from config import SettingsError
+from sync_worker.cli import config_cmd, db_cmd, pending
+
+app = typer.Typer(
+    name="sync-worker",
+    help="Consent sync worker: pulls consent from ESPs, CRMs and webshops, decides by the AVG rules, pushes back.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(db_cmd.app, name="db")
+pending.register(app)
+
+
+def main() -> None:
+    try:
+        app(prog_name="sync-worker")
+    except SettingsError as error:
+        # A wrong env value names the variable and what is expected, never a traceback.
+        typer.echo(str(error), err=True)
+        sys.exit(2)

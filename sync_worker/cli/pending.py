@@ -1,0 +1,36 @@
+"""Commands whose work belongs to an open issue: they say so and exit non-zero, never pretend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import typer
+
+OWNERS = {
+    "run": "reconciliation runs (issue 6) and service mode (issue 7)",
+    "demo": "the full demo (issue 6)",
+    "import": "the consent ledger (issue 3)",
+    "explain": "the consent ledger (issue 3)",
+    "export": "the consent ledger (issue 3)",
+    "erase": "the consent ledger (issue 3)",
+    "ledger": "the consent ledger (issue 3)",
+    "sandbox": "the vendor sandboxes (issues 4 and 5)",
+    "runs": "the reconciliation log (issue 6)",
+    "log": "the reconciliation log (issue 6)",
+}
+
+
+def _pending(name: str) -> Callable[[], None]:
+    def command() -> None:
+        typer.echo(f"sync-worker {name}: not implemented yet; it arrives with {OWNERS[name]}.", err=True)
+        raise typer.Exit(3)
+
+    command.__doc__ = f"Not implemented yet: arrives with {OWNERS[name]}."
+    return command
+
+
+def register(app: typer.Typer, names: list[str] | None = None) -> None:
+    for name in names if names is not None else list(OWNERS):
+        app.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+            _pending(name)
+        )

@@ -1,0 +1,1 @@
+"""Imports every module that declares SQLModel tables, so that migrations and create_all see them all."""
