@@ -42,8 +42,12 @@ def error_response(status: int, message: str, retry_after: float | None = None, 
     }
     body: dict[str, Any] = {"status": "error", "message": message, "correlationId": correlation_id()}
     if status == 429:
-        # HubSpot's rate-limit body names the policy that was hit.
-        body |= {"errorType": "RATE_LIMIT", "category": "RATE_LIMITS", "policyName": "TEN_SECONDLY_ROLLING"}
+        # HubSpot's documented 429 body has errorType/policyName/requestId instead of a category.
+        body |= {
+            "errorType": "RATE_LIMIT",
+            "policyName": "TEN_SECONDLY_ROLLING",
+            "requestId": correlation_id(),
+        }
     else:
         body["category"] = categories.get(status, "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR")
     body |= extra

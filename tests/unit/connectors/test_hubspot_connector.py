@@ -27,6 +27,19 @@ GDPR = ("POST", "/crm/v3/objects/contacts/gdpr-delete")
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
+def rate_limited(retry_after: str | None = None) -> httpx.Response:
+    """HubSpot's documented 429 body: errorType and policyName, no category."""
+    body = {
+        "status": "error",
+        "message": "You have reached your ten_secondly_rolling limit.",
+        "errorType": "RATE_LIMIT",
+        "correlationId": "c033cdaa-2c40-4a64-ae48-b4cec88dad24",
+        "policyName": "TEN_SECONDLY_ROLLING",
+        "requestId": "3d3e35b7-0dae-4b9f-a6e3-9c230cbcf8dd",
+    }
+    return httpx.Response(429, json=body, headers={"Retry-After": retry_after} if retry_after else None)
+
+
 def hubspot_error(status: int, category: str, message: str) -> httpx.Response:
     body = {
         "status": "error",
@@ -143,9 +156,7 @@ def push(connector: HubSpotConnector, changes: list[Change]) -> dict[str, PushRe
 def test_rate_limited_request_waits_retry_after_then_succeeds(
     mock: respx.MockRouter, connector: HubSpotConnector, sleeps: Sleeps
 ) -> None:
-    limited = hubspot_error(429, "RATE_LIMITS", "You have reached your ten_secondly_rolling limit.")
-    limited.headers["Retry-After"] = "7"
-    on(mock, LIST).mock(side_effect=[limited, httpx.Response(200, json={"results": []})])
+    on(mock, LIST).mock(side_effect=[rate_limited("7"), httpx.Response(200, json={"results": []})])
 
     pages = pull(connector)
 
@@ -428,13 +439,13 @@ def test_subscribe_of_contact_opted_out_of_all_reports_the_vendor_state_r17(
 def test_batch_that_stays_rate_limited_is_retried_later_per_item(
     mock: respx.MockRouter, connector: HubSpotConnector
 ) -> None:
-    limited = hubspot_error(429, "RATE_LIMITS", "You have reached your ten_secondly_rolling limit.")
-    calls = on(mock, WRITE).mock(return_value=limited)
+    calls = on(mock, WRITE).mock(return_value=rate_limited())
 
     results = push(connector, [Change("k", "hubspot", "a@example.com", Action.UNSUBSCRIBE, "newsletter")])
 
     assert calls.call_count == 3
     assert results["k"].outcome is Outcome.RETRY_LATER
+    assert "RATE_LIMIT - You have reached your ten_secondly_rolling limit." in (results["k"].reason or "")
 
 
 def test_same_subscription_twice_goes_in_separate_batches_in_order(
