@@ -6,14 +6,16 @@ Every response error is read in one place (``describe``): HubSpot answers errors
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from connectors.errors import ConnectorError
-from connectors.http import RateBudget, RetryPolicy, VendorHTTP, make_client
+from connectors.http import RateBudget, RetryPolicy, Sleep, VendorHTTP, make_client
 from connectors.hubspot.mapping import CONTACT_PROPERTIES, to_millis
 
 SYSTEM = "hubspot"
@@ -60,6 +62,8 @@ class HubSpotClient:
         concurrency: int = 4,
         requests_per_10s: int = 100,
         searches_per_second: int = 4,
+        budget_clock: Callable[[], float] = time.monotonic,
+        budget_sleep: Sleep = asyncio.sleep,
     ) -> None:
         client = make_client(
             base_url,
@@ -68,13 +72,14 @@ class HubSpotClient:
             transport=transport,
         )
 
-        def vendor_http(budget: RateBudget) -> VendorHTTP:
+        def vendor_http(limit: int, period: float) -> VendorHTTP:
+            budget = RateBudget([(limit, period)], clock=budget_clock, sleep=budget_sleep)
             return VendorHTTP(SYSTEM, client, describe, retry=retry, concurrency=concurrency, budget=budget)
 
-        self.http = vendor_http(RateBudget([(requests_per_10s, 10.0)]))
+        self.http = vendor_http(requests_per_10s, 10.0)
         # Search is exempt from the ten-secondly limit and has its own per-second one, so it gets its own
         # budget; both share one connection bound.
-        self.search_http = vendor_http(RateBudget([(searches_per_second, 1.0)]))
+        self.search_http = vendor_http(searches_per_second, 1.0)
         self.search_http.semaphore = self.http.semaphore
 
     async def list_contacts(self, after: str | None, limit: int) -> JSON:

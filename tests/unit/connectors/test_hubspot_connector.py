@@ -16,6 +16,7 @@ from config.hubspot import HubSpotSettings
 from connectors.base import Action, Basis, Change, GlobalState, Outcome, Page, PushResult, Status
 from connectors.errors import AuthError, PaginationError, TransientError
 from connectors.http import RetryPolicy
+from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.connector import HubSpotConnector
 
 BASE = "https://hubspot.test"
@@ -481,3 +482,35 @@ def test_erasure_uses_gdpr_delete_by_email(mock: respx.MockRouter, connector: Hu
         "idProperty": "email",
     }
     assert results["k"].outcome is Outcome.ACCEPTED
+
+
+def test_request_budgets_keep_to_ten_secondly_and_search_limits(mock: respx.MockRouter) -> None:
+    """Two budgets: 2 requests per 10 s for the API, 1 search per second, on a hand-moved clock."""
+    now = [0.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    client = HubSpotClient(
+        BASE,
+        "pat-test",
+        requests_per_10s=2,
+        searches_per_second=1,
+        budget_clock=lambda: now[0],
+        budget_sleep=sleep,
+    )
+    on(mock, READ).mock(return_value=batch([]))
+    on(mock, SEARCH).mock(return_value=httpx.Response(200, json={"total": 0, "results": []}))
+
+    async def run() -> None:
+        for _ in range(3):
+            await client.read_statuses(["a@example.com"])
+        for _ in range(2):
+            await client.search_contacts(None, None, 10)
+        await client.aclose()
+
+    asyncio.run(run())
+
+    assert waits == [10.0, 1.0]
