@@ -31,3 +31,12 @@ def register(fixture: VendorFixture) -> None:
 
 
 # One entry per vendor below.
+
+register(
+    VendorFixture(
+        name="hubspot",
+        purposes=("newsletter", "promotions"),
+        # Tiny pages for both the full listing and the incremental search.
+        env={"SYNC_HUBSPOT__LIST_PAGE_SIZE": "5", "SYNC_HUBSPOT__SEARCH_PAGE_SIZE": "5"},
+    )
+)

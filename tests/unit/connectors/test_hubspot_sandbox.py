@@ -8,11 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from hubspot_shapes import problems
 
 from connectors.base import Status
 from connectors.hubspot.sandbox import TOKEN, HubSpotSandbox
 from connectors.sandbox import Clock
+from tests.unit.connectors.hubspot_shapes import problems
 
 CONTACTS = "contacts_v3"
 PREFS = "communication_preferences_v4"

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from hubspot_shapes import problems
 
 from config.hubspot import HubSpotSettings
 from connectors.base import Action, Basis, Change, ContactRecord, GlobalState, Outcome, Page, Status
@@ -19,6 +18,7 @@ from connectors.http import RetryPolicy
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.sandbox import Clock
+from tests.unit.connectors.hubspot_shapes import problems
 
 START = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 RUN = datetime(2024, 6, 1, 0, 0, tzinfo=UTC)  # the worker's "now": after everything the sandbox stamps
