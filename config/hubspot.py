@@ -27,6 +27,9 @@ class HubSpotSettings(VendorSettings):
     search_page_size: int = Field(default=200, ge=1, le=200)
     # No documented maximum for the v4 status batches; CRM batches take 100, so we stay there.
     batch_size: int = Field(default=100, ge=1, le=100)
+    # The batch status endpoints need Marketing Hub Enterprise. None: try them and fall back to one
+    # request per contact on 403; False: never try; True: always batch (a 403 is then an error).
+    batch_statuses: bool | None = None
 
     required: ClassVar[tuple[str, ...]] = ("access_token",)
 

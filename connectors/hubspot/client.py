@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -130,6 +131,18 @@ class HubSpotClient:
         return await self._json(
             "POST", f"{STATUSES}/batch/unsubscribe-all", params=EMAIL, json={"inputs": list(emails)}
         )
+
+    # The per-contact endpoints: for portals whose plan does not include the batch status scopes.
+
+    async def read_status(self, email: str) -> JSON:
+        return await self._json("GET", f"{STATUSES}/{quote(email, safe='@')}", params=EMAIL)
+
+    async def write_status(self, email: str, item: JSON) -> JSON:
+        partial = {k: v for k, v in item.items() if k != "subscriberIdString"}
+        return await self._json("POST", f"{STATUSES}/{quote(email, safe='@')}", json=partial)
+
+    async def unsubscribe_all_one(self, email: str) -> JSON:
+        return await self._json("POST", f"{STATUSES}/{quote(email, safe='@')}/unsubscribe-all", params=EMAIL)
 
     async def gdpr_delete(self, email: str) -> None:
         """Permanent deletion; HubSpot also blocks the address when it finds no contact for it."""

@@ -17,9 +17,9 @@ says so (``UNSUBSCRIBE_FROM_ALL_OCCURRED``) and we report it as the vendor's sta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -35,13 +35,22 @@ from connectors.base import (
     RecordError,
     StreamInfo,
 )
-from connectors.errors import AuthError, ConnectorError, PaginationError, TransientError
+from connectors.errors import (
+    AuthError,
+    ConnectorError,
+    NotFoundError,
+    PaginationError,
+    RejectedError,
+    TransientError,
+)
 from connectors.http import RetryPolicy
 from connectors.hubspot.client import JSON, SYSTEM, HubSpotClient
 from connectors.hubspot.mapping import (
     contact_email,
     contact_record,
     error_subjects,
+    next_after,
+    rounds,
     status_input,
     status_key,
     statuses_by_email,
@@ -54,6 +63,7 @@ ACTIONS = frozenset({Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.ERASE})
 
 
 Now = Callable[[], datetime]
+T = TypeVar("T")
 
 
 class HubSpotConnector:
@@ -82,6 +92,7 @@ class HubSpotConnector:
         # ``clock`` is a sandbox Clock (anything with ``now()``) or a plain callable returning an aware datetime.
         self._now: Now = getattr(clock, "now", clock) or (lambda: datetime.now(UTC))
         self.log = get_logger(connector=SYSTEM)
+        self._batch_refused = False  # set on the first 403 from a batch status endpoint
 
     @classmethod
     def from_settings(
@@ -133,7 +144,7 @@ class HubSpotConnector:
             body = await self.client.list_contacts(after, self.settings.list_page_size)
             records, errors = await self._map(body.get("results") or [])
             mark = mark.advance(((r.external_id, r.updated_at) for r in records), ceiling)
-            after = _next_after(body)
+            after = next_after(body)
             final = not after
             yield Page(STREAM, tuple(records), tuple(errors), mark.encode() if final else None, final)
             if after is None:
@@ -154,7 +165,7 @@ class HubSpotConnector:
             fresh = [r for r in records if window.admits(r.external_id, r.updated_at)]
             mark = window.advance(((r.external_id, r.updated_at) for r in fresh), ceiling)
             past_run_start = any(r.updated_at is not None and r.updated_at > ceiling for r in records)
-            final = not _next_after(body) or past_run_start or not results
+            final = not next_after(body) or past_run_start or not results
             if not final and mark.at == window.at:
                 # Still inside one group of equal stamps (or above the run start): page on by offset.
                 offset += len(results)
@@ -184,11 +195,7 @@ class HubSpotConnector:
         failed: dict[str, str] = {}
         if self.subscriptions and valid:
             emails = sorted({status_key(email) for _, email in valid})
-            size = self.settings.batch_size
-            bodies = await asyncio.gather(
-                *(self.client.read_statuses(emails[i : i + size]) for i in range(0, len(emails), size))
-            )
-            for body in bodies:
+            for body in await self._read_statuses(emails):
                 statuses.update(statuses_by_email(body))
                 for (email, _), message in error_subjects(body.get("errors") or []).items():
                     failed[email] = message
@@ -206,6 +213,43 @@ class HubSpotConnector:
                 "hubspot.record_skipped", record_id=error.record_id, field=error.field, reason=error.message
             )
         return records, errors
+
+    async def _read_statuses(self, emails: list[str]) -> list[JSON]:
+        """Batch-read answers for ``emails``; one GET per contact where the portal has no batch scopes."""
+        size = self.settings.batch_size
+        chunks = [emails[i : i + size] for i in range(0, len(emails), size)]
+        first = await self._batch(lambda: self.client.read_statuses(chunks[0]))
+        if first is not None:
+            return [first, *await asyncio.gather(*(self.client.read_statuses(c) for c in chunks[1:]))]
+        return list(await asyncio.gather(*(self._read_one(email) for email in emails)))
+
+    async def _read_one(self, email: str) -> JSON:
+        """One contact's statuses, in the batch answer's shape; an unknown address becomes an item error."""
+        try:
+            body = await self.client.read_status(email)
+        except (NotFoundError, RejectedError) as error:
+            context = {"subscriberIdString": [email]}
+            return {
+                "results": [],
+                "errors": [{"category": "OBJECT_NOT_FOUND", "message": str(error), "context": context}],
+            }
+        return {"results": [{"subscriberIdString": email, "statuses": body.get("results") or []}]}
+
+    async def _batch(self, call: Callable[[], Awaitable[JSON]]) -> JSON | None:
+        """A batch status call, or None when this portal may not use them: the caller then goes per contact.
+
+        The batch status endpoints need Marketing Hub Enterprise; elsewhere HubSpot answers 403.
+        """
+        if self.settings.batch_statuses is False or self._batch_refused:
+            return None
+        try:
+            return await call()
+        except AuthError as error:
+            if error.status != 403 or self.settings.batch_statuses is True:
+                raise
+            self._batch_refused = True
+            self.log.warning("hubspot.batch_statuses_unavailable", reason=str(error))
+            return None
 
     # ---------------------------------------------------------------- push
 
@@ -235,7 +279,7 @@ class HubSpotConnector:
                     PushResult(change.key, Outcome.REJECTED, f"HubSpot connector cannot {change.action} here")
                 )
         size = self.settings.batch_size
-        for batches in _rounds(writes, size):  # rounds run one after another, so a later change wins
+        for batches in rounds(writes, size):  # rounds run one after another, so a later change wins
             for done in await asyncio.gather(*(self._write(batch) for batch in batches)):
                 results.extend(done)
         jobs = [self._unsubscribe_all(opt_outs[i : i + size]) for i in range(0, len(opt_outs), size)]
@@ -245,9 +289,12 @@ class HubSpotConnector:
         return results
 
     async def _write(self, batch: list[tuple[Change, JSON]]) -> list[PushResult]:
-        body = await _guarded(self.client.write_statuses([item for _, item in batch]), [c for c, _ in batch])
+        changes = [change for change, _ in batch]
+        body = await _guarded(self._batch(lambda: self.client.write_statuses([i for _, i in batch])), changes)
         if isinstance(body, list):
             return body
+        if body is None:
+            return list(await asyncio.gather(*(self._write_one(change, item) for change, item in batch)))
         answered = {
             (status_key(str(r.get("subscriberIdString"))), str(r.get("subscriptionId"))): r
             for r in body.get("results") or []
@@ -257,16 +304,27 @@ class HubSpotConnector:
         for change, item in batch:
             key = (status_key(change.email), str(item["subscriptionId"]))
             failure = failures.get(key) or failures.get((key[0], None))
-            result = answered.get(key)
-            if failure is not None:
-                out.append(PushResult(change.key, Outcome.REJECTED, failure))
-            elif result is None:
-                out.append(PushResult(change.key, Outcome.RETRY_LATER, "HubSpot answered without this item"))
-            elif result.get("status") != item["statusState"]:
-                out.append(self._held_back(change, result))
-            else:
-                out.append(PushResult(change.key, Outcome.ACCEPTED))
+            out.append(self._judge(change, item, answered.get(key), failure))
         return out
+
+    async def _write_one(self, change: Change, item: JSON) -> PushResult:
+        body = await _guarded(self.client.write_status(change.email, item), [change])
+        if isinstance(body, list):
+            return body[0]
+        results = body.get("results") or []
+        return self._judge(change, item, results[0] if results else None, None)
+
+    def _judge(
+        self, change: Change, item: JSON, result: Mapping[str, Any] | None, failure: str | None
+    ) -> PushResult:
+        """One change's outcome from HubSpot's answer for its item."""
+        if failure is not None:
+            return PushResult(change.key, Outcome.REJECTED, failure)
+        if result is None:
+            return PushResult(change.key, Outcome.RETRY_LATER, "HubSpot answered without this item")
+        if result.get("status") != item["statusState"]:
+            return self._held_back(change, result)
+        return PushResult(change.key, Outcome.ACCEPTED)
 
     def _held_back(self, change: Change, result: Mapping[str, Any]) -> PushResult:
         """HubSpot kept another state than we asked for: report what it holds (a fact, never retried)."""
@@ -289,9 +347,15 @@ class HubSpotConnector:
         )
 
     async def _unsubscribe_all(self, changes: list[Change]) -> list[PushResult]:
-        body = await _guarded(self.client.unsubscribe_all([c.email for c in changes]), changes)
+        body = await _guarded(
+            self._batch(lambda: self.client.unsubscribe_all([c.email for c in changes])), changes
+        )
         if isinstance(body, list):
             return body
+        if body is None:
+            return [
+                r for done in await asyncio.gather(*(self._unsubscribe_one(c) for c in changes)) for r in done
+            ]
         done = {status_key(str(r.get("subscriberIdString"))) for r in body.get("results") or []}
         failures = error_subjects(body.get("errors") or [])
         out = []
@@ -307,6 +371,10 @@ class HubSpotConnector:
                 )
         return out
 
+    async def _unsubscribe_one(self, change: Change) -> list[PushResult]:
+        done = await _guarded(self.client.unsubscribe_all_one(change.email), [change])
+        return done if isinstance(done, list) else [PushResult(change.key, Outcome.ACCEPTED)]
+
     async def _erase(self, change: Change) -> list[PushResult]:
         done = await _guarded(self.client.gdpr_delete(change.email), [change])
         return done if isinstance(done, list) else [PushResult(change.key, Outcome.ACCEPTED)]
@@ -315,7 +383,7 @@ class HubSpotConnector:
         await self.client.aclose()
 
 
-async def _guarded(call: Any, changes: Iterable[Change]) -> Any:
+async def _guarded(call: Awaitable[T], changes: Iterable[Change]) -> T | list[PushResult]:
     """Await one request; a failure of the whole request becomes one result per change (auth errors raise)."""
     try:
         return await call
@@ -325,25 +393,3 @@ async def _guarded(call: Any, changes: Iterable[Change]) -> Any:
         return [PushResult(c.key, Outcome.RETRY_LATER, str(error)) for c in changes]
     except ConnectorError as error:
         return [PushResult(c.key, Outcome.REJECTED, str(error)) for c in changes]
-
-
-def _rounds(items: list[tuple[Change, JSON]], size: int) -> list[list[list[tuple[Change, JSON]]]]:
-    """Rounds of vendor-sized batches; no (address, subscription) pair appears twice in a round."""
-    rounds: list[list[tuple[Change, JSON]]] = []
-    keys: list[set[tuple[str, int]]] = []
-    for change, item in items:
-        key = (status_key(change.email), int(item["subscriptionId"]))
-        for index, taken in enumerate(keys):
-            if key not in taken:
-                rounds[index].append((change, item))
-                taken.add(key)
-                break
-        else:
-            rounds.append([(change, item)])
-            keys.append({key})
-    return [[r[i : i + size] for i in range(0, len(r), size)] for r in rounds]
-
-
-def _next_after(body: Mapping[str, Any]) -> str | None:
-    after = ((body.get("paging") or {}).get("next") or {}).get("after")
-    return str(after) if after not in (None, "") else None

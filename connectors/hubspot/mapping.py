@@ -189,3 +189,25 @@ def status_input(change: Change, subscription_id: str, explanation: str) -> JSON
         item["legalBasis"] = LEGAL_BASIS[change.basis]
         item["legalBasisExplanation"] = explanation
     return item
+
+
+def rounds(items: list[tuple[Change, JSON]], size: int) -> list[list[list[tuple[Change, JSON]]]]:
+    """Rounds of vendor-sized batches; no (address, subscription) pair appears twice in a round."""
+    rounds: list[list[tuple[Change, JSON]]] = []
+    keys: list[set[tuple[str, int]]] = []
+    for change, item in items:
+        key = (status_key(change.email), int(item["subscriptionId"]))
+        for index, taken in enumerate(keys):
+            if key not in taken:
+                rounds[index].append((change, item))
+                taken.add(key)
+                break
+        else:
+            rounds.append([(change, item)])
+            keys.append({key})
+    return [[r[i : i + size] for i in range(0, len(r), size)] for r in rounds]
+
+
+def next_after(body: Mapping[str, Any]) -> str | None:
+    after = ((body.get("paging") or {}).get("next") or {}).get("after")
+    return str(after) if after not in (None, "") else None

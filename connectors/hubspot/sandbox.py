@@ -28,6 +28,7 @@ from connectors.hubspot.sandbox_data import HubSpotState, iso, standard_error
 from connectors.hubspot.sandbox_requests import (
     InvalidRequestError,
     batch_answer,
+    check_status_request,
     contact_properties,
     email_inputs,
     envelope,
@@ -36,6 +37,7 @@ from connectors.hubspot.sandbox_requests import (
     invalid,
     json_body,
     matches,
+    missing_scopes,
     parse_int,
     property_names,
     search_request,
@@ -54,6 +56,8 @@ STATUS_STATE = {
 }
 STATE_STATUS = {state: status for status, state in STATUS_STATE.items()}
 Handler = Callable[[Request], Awaitable[Response]]
+STATUSES = "/communication-preferences/v4/statuses"
+BATCH_SCOPE = "communication_preferences.statuses.batch"
 AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more "
     "details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
@@ -92,6 +96,7 @@ class HubSpotSandbox:
         )
         self.search_cap = 10_000  # one search query never returns more (VENDOR-APIS 4.2)
         self.gdpr_enabled = True  # the portal requires a legalBasis on subscribe
+        self.batch_enabled = True  # False: a portal without Enterprise, whose batch status calls get 403
         self.ten_secondly = RateWindow(100, 10.0, "TEN_SECONDLY_ROLLING", monotonic)
         self.search_limit = RateWindow(5, 1.0, "SECONDLY", monotonic)
         self._app: ASGIApp | None = None
@@ -108,16 +113,17 @@ class HubSpotSandbox:
                 route("/crm/v3/objects/contacts/search", self.search_contacts, methods=["POST"]),
                 route("/crm/v3/objects/contacts/gdpr-delete", self.gdpr_delete, methods=["POST"]),
                 route("/communication-preferences/v4/definitions", self.definitions, methods=["GET"]),
-                route("/communication-preferences/v4/statuses/batch/read", self.batch_read, methods=["POST"]),
+                route(f"{STATUSES}/batch/read", self.batch_read, ["POST"], f"{BATCH_SCOPE}.read"),
+                route(f"{STATUSES}/batch/write", self.batch_write, ["POST"], f"{BATCH_SCOPE}.write"),
                 route(
-                    "/communication-preferences/v4/statuses/batch/write", self.batch_write, methods=["POST"]
-                ),
-                route(
-                    "/communication-preferences/v4/statuses/batch/unsubscribe-all",
+                    f"{STATUSES}/batch/unsubscribe-all",
                     self.batch_unsubscribe_all,
-                    methods=["POST"],
+                    ["POST"],
+                    f"{BATCH_SCOPE}.write",
                 ),
-                route("/communication-preferences/v4/statuses/{email}", self.read_one, methods=["GET"]),
+                route(f"{STATUSES}/{{email}}", self.read_one, ["GET"]),
+                route(f"{STATUSES}/{{email}}", self.write_one, ["POST"]),
+                route(f"{STATUSES}/{{email}}/unsubscribe-all", self.unsubscribe_all_one, ["POST"]),
             ]
             app = Starlette(
                 routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=recorder(self.requests))]
@@ -159,10 +165,15 @@ class HubSpotSandbox:
             return None
         return STATE_STATUS[self.state.public_status(email, self.purposes[purpose])["status"]]
 
-    def _route(self, path: str, handler: Handler, methods: list[str]) -> Route:
-        """A route whose malformed requests get HubSpot's 400 VALIDATION_ERROR naming the input."""
+    def _route(self, path: str, handler: Handler, methods: list[str], scope: str | None = None) -> Route:
+        """A route whose malformed requests get HubSpot's 400 VALIDATION_ERROR naming the input.
+
+        ``scope``: a batch status scope, which only Marketing Hub Enterprise portals grant (``batch_enabled``).
+        """
 
         async def endpoint(request: Request) -> Response:
+            if scope is not None and not self.batch_enabled:
+                return missing_scopes(scope)
             try:
                 return await handler(request)
             except InvalidRequestError as error:
@@ -295,25 +306,33 @@ class HubSpotSandbox:
     async def batch_write(self, request: Request) -> Response:
         results, errors = [], []
         for item in status_inputs(await json_body(request)):
-            email, sid, state = item["subscriberIdString"], item["subscriptionId"], item["statusState"]
-            context = {"subscriberIdString": [email], "subscriptionId": [str(sid)]}
-            if sid not in self.state.definitions:
-                errors.append(
-                    standard_error("OBJECT_NOT_FOUND", f"Subscription {sid} does not exist", context)
-                )
-            elif "@" not in email or email.lower() in self.state.blocked:
-                errors.append(
-                    standard_error("VALIDATION_ERROR", f"{email} is not a valid subscriber", context)
-                )
-            elif self.gdpr_enabled and state == "SUBSCRIBED" and not item.get("legalBasis"):
-                message = "legalBasis is required: this portal has data privacy settings turned on"
-                errors.append(standard_error("VALIDATION_ERROR", message, context))
-            else:
-                basis, explanation = item.get("legalBasis"), item.get("legalBasisExplanation")
-                results.append(
-                    self.state.write(email, sid, state, legal_basis=basis, explanation=explanation)
-                )
+            result, error = self._write(item)
+            results += [result] if result else []
+            errors += [error] if error else []
         return batch_answer(results, errors, iso(self.clock.now()))
+
+    async def write_one(self, request: Request) -> Response:
+        item = {**await json_body(request), "subscriberIdString": request.path_params["email"]}
+        check_status_request(item, "")
+        result, error = self._write(item)
+        if error is not None:
+            status = 404 if error["category"] == "OBJECT_NOT_FOUND" else 400
+            return error_response(status, error["message"], category=error["category"])
+        return JSONResponse(envelope([result], iso(self.clock.now())))
+
+    def _write(self, item: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """Apply one well-formed status request: HubSpot's PublicStatus, or the item's error."""
+        email, sid, state = item["subscriberIdString"], item["subscriptionId"], item["statusState"]
+        context = {"subscriberIdString": [email], "subscriptionId": [str(sid)]}
+        if sid not in self.state.definitions:
+            return None, standard_error("OBJECT_NOT_FOUND", f"Subscription {sid} does not exist", context)
+        if "@" not in email or email.lower() in self.state.blocked:
+            return None, standard_error("VALIDATION_ERROR", f"{email} is not a valid subscriber", context)
+        if self.gdpr_enabled and state == "SUBSCRIBED" and not item.get("legalBasis"):
+            message = "legalBasis is required: this portal has data privacy settings turned on"
+            return None, standard_error("VALIDATION_ERROR", message, context)
+        basis, explanation = item.get("legalBasis"), item.get("legalBasisExplanation")
+        return self.state.write(email, sid, state, legal_basis=basis, explanation=explanation), None
 
     async def batch_unsubscribe_all(self, request: Request) -> Response:
         emails = await email_inputs(request)
@@ -325,6 +344,12 @@ class HubSpotSandbox:
                 {"subscriberIdString": email.lower(), **({"statuses": statuses} if verbose else {})}
             )
         return batch_answer(results, [], iso(self.clock.now()))
+
+    async def unsubscribe_all_one(self, request: Request) -> Response:
+        if request.query_params.get("channel") != "EMAIL":
+            raise InvalidRequestError("channel is required and must be EMAIL", "channel")
+        statuses = self.state.unsubscribe_all(request.path_params["email"])
+        return JSONResponse(envelope(statuses, iso(self.clock.now())))
 
     def seed_demo(self) -> None:
         """A handful of contacts in every state the connector maps."""

@@ -37,6 +37,7 @@ def error_response(status: int, message: str, retry_after: float | None = None, 
     categories = {
         400: "VALIDATION_ERROR",
         401: "INVALID_AUTHENTICATION",
+        403: "MISSING_SCOPES",
         404: "OBJECT_NOT_FOUND",
         409: "CONFLICT",
     }
@@ -53,6 +54,22 @@ def error_response(status: int, message: str, retry_after: float | None = None, 
     body |= extra
     headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after is not None else None
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def missing_scopes(scope: str) -> Response:
+    """HubSpot's 403 for a token without a scope (the batch status scopes need Marketing Hub Enterprise)."""
+    return error_response(
+        403,
+        "This app hasn't been granted all required scopes to make this call. "
+        "Read more about required scopes here: https://developers.hubspot.com/scopes.",
+        errors=[
+            {
+                "message": "One or more of the following scopes are required.",
+                "context": {"requiredGranularScopes": [scope]},
+            }
+        ],
+        links={"scopes": "https://developers.hubspot.com/scopes"},
+    )
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -78,19 +95,18 @@ async def email_inputs(request: Request) -> list[str]:
 def check_status_request(item: Any, where: str) -> None:
     """PublicStatusRequest: channel, statusState, subscriberIdString and an int64 subscriptionId are required."""
     if not isinstance(item, dict):
-        raise InvalidRequestError("must be an object", where)
+        raise InvalidRequestError("must be an object", where or "body")
+    where = f"{where}." if where else ""
     if item.get("channel") != "EMAIL":
-        raise InvalidRequestError("channel must be EMAIL", f"{where}.channel")
+        raise InvalidRequestError("channel must be EMAIL", f"{where}channel")
     if item.get("statusState") not in STATES:
-        raise InvalidRequestError(f"statusState must be one of {', '.join(STATES)}", f"{where}.statusState")
+        raise InvalidRequestError(f"statusState must be one of {', '.join(STATES)}", f"{where}statusState")
     if not isinstance(item.get("subscriberIdString"), str):
-        raise InvalidRequestError("subscriberIdString is required", f"{where}.subscriberIdString")
+        raise InvalidRequestError("subscriberIdString is required", f"{where}subscriberIdString")
     if not isinstance(item.get("subscriptionId"), int) or isinstance(item.get("subscriptionId"), bool):
-        raise InvalidRequestError("subscriptionId must be an integer", f"{where}.subscriptionId")
+        raise InvalidRequestError("subscriptionId must be an integer", f"{where}subscriptionId")
     if "legalBasis" in item and item["legalBasis"] not in LEGAL_BASES:
-        raise InvalidRequestError(
-            f"legalBasis must be one of {', '.join(LEGAL_BASES)}", f"{where}.legalBasis"
-        )
+        raise InvalidRequestError(f"legalBasis must be one of {', '.join(LEGAL_BASES)}", f"{where}legalBasis")
 
 
 def search_request(body: Mapping[str, Any]) -> tuple[list[list[Mapping[str, Any]]], int, int]:

@@ -514,3 +514,52 @@ def test_request_budgets_keep_to_ten_secondly_and_search_limits(mock: respx.Mock
     asyncio.run(run())
 
     assert waits == [10.0, 1.0]
+
+
+def missing_scopes() -> httpx.Response:
+    return hubspot_error(
+        403, "MISSING_SCOPES", "This app hasn't been granted all required scopes to make this call."
+    )
+
+
+def test_batch_read_refused_with_403_falls_back_to_one_get_per_contact(
+    mock: respx.MockRouter, connector: HubSpotConnector
+) -> None:
+    on(mock, LIST).mock(
+        return_value=httpx.Response(
+            200, json={"results": [contact("1", "a@example.com"), contact("2", "b@example.com")]}
+        )
+    )
+    batch_read = on(mock, READ).mock(return_value=missing_scopes())
+    one = mock.get(
+        url__regex=r"https://hubspot\.test/communication-preferences/v4/statuses/[^/]+@example\.com"
+    ).mock(
+        side_effect=[
+            httpx.Response(
+                200, json={"status": "COMPLETE", "results": [status("a@example.com", 101, "SUBSCRIBED")]}
+            ),
+            hubspot_error(404, "OBJECT_NOT_FOUND", "No subscriber found"),
+        ]
+    )
+
+    (page,) = pull(connector)
+
+    assert batch_read.call_count == 1
+    assert [c.request.url.params["channel"] for c in one.calls] == ["EMAIL", "EMAIL"]
+    assert [(r.email, r.status_of("newsletter")) for r in page.records] == [
+        ("a@example.com", Status.SUBSCRIBED)
+    ]
+    assert [(e.record_id, e.field) for e in page.errors] == [("2", "subscriptionStatuses")]
+
+
+def test_403_on_batches_is_an_auth_error_when_batches_are_required(mock: respx.MockRouter) -> None:
+    settings = HubSpotSettings(
+        access_token="pat-test", base_url=BASE, subscriptions={"newsletter": "101"}, batch_statuses=True
+    )
+    connector = HubSpotConnector(settings, retry=RetryPolicy(max_attempts=1))
+    on(mock, LIST).mock(return_value=httpx.Response(200, json={"results": [contact("1", "a@example.com")]}))
+    on(mock, READ).mock(return_value=missing_scopes())
+
+    with pytest.raises(AuthError, match="MISSING_SCOPES"):
+        pull(connector)
+    asyncio.run(connector.aclose())

@@ -354,3 +354,28 @@ def test_shape_check_catches_a_field_the_spec_does_not_have() -> None:
     invented: dict[str, Any] = {"results": [], "total": 0, "nextCursor": "abc"}
 
     assert problems(CONTACTS, "CollectionResponseWithTotalSimplePublicObject", invented) != []
+
+
+def test_portal_without_batch_scopes_gets_403_and_the_per_contact_endpoints(
+    api: Api, sandbox: HubSpotSandbox
+) -> None:
+    sandbox.batch_enabled = False
+    item = {"channel": "EMAIL", "statusState": "UNSUBSCRIBED", "subscriptionId": 101}
+
+    refused = api.post("/communication-preferences/v4/statuses/batch/write", json={"inputs": [item]})
+    written = api.post("/communication-preferences/v4/statuses/anna@example.com", json=item)
+    unknown = api.post(
+        "/communication-preferences/v4/statuses/anna@example.com", json={**item, "subscriptionId": 9}
+    )
+    opted_out = api.post(
+        "/communication-preferences/v4/statuses/bram@example.com/unsubscribe-all", params={"channel": "EMAIL"}
+    )
+
+    assert refused.status_code == 403
+    assert refused.json()["category"] == "MISSING_SCOPES"
+    assert problems(PREFS, "Error", refused.json(), strict=False) == []
+    assert written.json()["results"][0]["status"] == "UNSUBSCRIBED"
+    assert problems(PREFS, "ActionResponseWithResultsPublicStatus", written.json()) == []
+    assert unknown.status_code == 404
+    assert problems(PREFS, "ActionResponseWithResultsPublicStatus", opted_out.json()) == []
+    assert sandbox.status("bram@example.com", "promotions") is Status.UNSUBSCRIBED

@@ -234,8 +234,48 @@ def test_erasure_deletes_the_contact(sandbox: HubSpotSandbox) -> None:
     assert sandbox.status("gone@example.com", "newsletter") is None
 
 
-def test_connector_requests_match_the_spec(sandbox: HubSpotSandbox) -> None:
+def test_portal_without_batch_scopes_is_served_one_contact_at_a_time(sandbox: HubSpotSandbox) -> None:
+    """Below Marketing Hub Enterprise the batch status calls answer 403: pull and push go per contact."""
+    added = seed(sandbox, 4)
+    sandbox.add_contact("o@example.com", {"newsletter": Status.SUBSCRIBED})
+    sandbox.batch_enabled = False
+    connector = connect(sandbox)
+
+    pulled = pull(connector)
+    results = asyncio.run(
+        connector.push(
+            [
+                Change("s", "hubspot", added[0], Action.SUBSCRIBE, "newsletter", basis=Basis.CONSENT),
+                Change("bad", "hubspot", added[1], Action.SUBSCRIBE, "newsletter", basis=Basis.CONSENT),
+                Change("all", "hubspot", "o@example.com", Action.UNSUBSCRIBE),
+            ]
+        )
+    )
+
+    batch_calls = [path for _, path in sandbox.requests if "/batch/" in path]
+    assert batch_calls == [
+        "/communication-preferences/v4/statuses/batch/read"
+    ]  # tried once, then per contact
+    assert {r.email: r.status_of("newsletter") for r in records(pulled)} == {
+        added[0]: Status.UNSUBSCRIBED,
+        added[1]: Status.SUBSCRIBED,
+        added[2]: Status.UNSUBSCRIBED,
+        added[3]: Status.SUBSCRIBED,
+        "o@example.com": Status.SUBSCRIBED,
+    }
+    assert {r.key: r.outcome for r in results} == {
+        "s": Outcome.ACCEPTED,
+        "bad": Outcome.ACCEPTED,
+        "all": Outcome.ACCEPTED,
+    }
+    assert sandbox.status(added[0], "newsletter") is Status.SUBSCRIBED
+    assert sandbox.status("o@example.com", "promotions") is Status.UNSUBSCRIBED
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["batch", "per-contact"])
+def test_connector_requests_match_the_spec(sandbox: HubSpotSandbox, batch: bool) -> None:
     seed(sandbox, 3)
+    sandbox.batch_enabled = batch
     transport = Recording(sandbox)
     connector = connect(sandbox, transport)
     since = json.dumps({"at": START.isoformat(), "keys": []})
@@ -271,14 +311,30 @@ def test_connector_requests_match_the_spec(sandbox: HubSpotSandbox) -> None:
             "communication_preferences_v4",
             "BatchInputString",
         ),
+        "/communication-preferences/v4/statuses/person00@example.com": (
+            "communication_preferences_v4",
+            "PartialPublicStatusRequest",
+        ),
+    }
+    bodiless = {
+        "/communication-preferences/v4/statuses/person00@example.com",  # the GET; its POST has a body
+        "/communication-preferences/v4/statuses/person01@example.com",
+        "/communication-preferences/v4/statuses/person02@example.com",
+        "/communication-preferences/v4/statuses/person01@example.com/unsubscribe-all",
     }
 
     checked = set()
     for request in transport.sent:
+        if not request.content:
+            assert request.url.path in bodiless
+            continue
         api, schema = schemas[request.url.path]
         # The spec types ``sorts`` as strings; HubSpot's documentation sends {"propertyName", "direction"}
         # objects, which is what the connector does (the sandbox takes both).
         found = problems(api, schema, json.loads(request.content), relax=("PublicObjectSearchRequest.sorts",))
         assert found == [], f"{request.url.path}: {found}"
         checked.add(request.url.path)
-    assert checked == set(schemas)
+    single = "/communication-preferences/v4/statuses/person00@example.com"
+    # Without batch scopes the connector tries one batch read, is refused, and goes per contact.
+    expected = set(schemas) - {single} if batch else set(list(schemas)[:3]) | {single}
+    assert checked == expected
