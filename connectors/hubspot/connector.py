@@ -10,8 +10,10 @@ ever nears the cap unless 10,000 contacts share one millisecond.
 
 Push. Per-purpose subscribe/unsubscribe go to the v4 ``statuses/batch/write`` with a legalBasis that
 follows the decision's basis; account-wide unsubscribes to ``statuses/batch/unsubscribe-all``; erasure to
-``gdpr-delete``. A contact who opted out of all email stays unsubscribed whatever we write: HubSpot's answer
-says so (``UNSUBSCRIBE_FROM_ALL_OCCURRED``) and we report it as the vendor's state (R17), not as an error.
+``gdpr-delete``. When HubSpot keeps a contact who opted out of all email unsubscribed, its answer says so
+(``UNSUBSCRIBE_FROM_ALL_OCCURRED``) and we report it as the vendor's state (R17), not as an error. Portals
+without the batch status scopes (Marketing Hub Enterprise) answer the batch calls 403: from then on this
+connector reads and writes statuses one contact at a time.
 """
 
 from __future__ import annotations
