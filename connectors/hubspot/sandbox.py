@@ -2,9 +2,12 @@
 
 Paths, bearer-token auth (bad token: HubSpot's 401 body), contact listing (``after`` cursor, limit <= 100),
 CRM search (filters, one sort, limit <= 200, offset ``after``, at most 10,000 results per query), v4
-subscription statuses (batch read/write with 207 partial answers, unsubscribe-all), GDPR delete, HubSpot's
-error bodies, the ten-secondly rate limit and search's own per-second limit (429 + Retry-After), timestamps
-from the sandbox clock, and fault injection.
+subscription statuses (batch read/write with 207 partial answers, unsubscribe-all, and the per-contact
+endpoints; ``batch_enabled = False`` plays a portal without the Enterprise batch scopes: 403 MISSING_SCOPES),
+GDPR delete (the address is blocked afterwards), HubSpot's error bodies, the ten-secondly rate limit and
+search's own per-second limit (429 + Retry-After; HubSpot's documentation does not promise the header),
+timestamps from the sandbox clock (each status change bumps the contact's lastmodifieddate, as HubSpot's
+``hs_email_optout_<id>`` properties do), and fault injection.
 """
 
 from __future__ import annotations
