@@ -124,6 +124,12 @@ class HubSpotClient:
         """v4 batch read: 200, or 207 with ``errors`` for addresses HubSpot could not answer for."""
         return await self._json("POST", f"{STATUSES}/batch/read", params=EMAIL, json={"inputs": list(emails)})
 
+    async def read_wide_statuses(self, emails: Sequence[str]) -> JSON:
+        """Batch read of "opted out of all email" (portal- or brand-wide status) with its timestamp."""
+        return await self._json(
+            "POST", f"{STATUSES}/batch/unsubscribe-all/read", params=EMAIL, json={"inputs": list(emails)}
+        )
+
     async def write_statuses(self, inputs: Sequence[JSON]) -> JSON:
         return await self._json("POST", f"{STATUSES}/batch/write", json={"inputs": list(inputs)})
 
@@ -136,6 +142,9 @@ class HubSpotClient:
 
     async def read_status(self, email: str) -> JSON:
         return await self._json("GET", f"{STATUSES}/{quote(email, safe='@')}", params=EMAIL)
+
+    async def read_wide_status(self, email: str) -> JSON:
+        return await self._json("GET", f"{STATUSES}/{quote(email, safe='@')}/unsubscribe-all", params=EMAIL)
 
     async def write_status(self, email: str, item: JSON) -> JSON:
         partial = {k: v for k, v in item.items() if k != "subscriberIdString"}

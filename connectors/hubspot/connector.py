@@ -40,9 +40,7 @@ from connectors.base import (
 from connectors.errors import (
     AuthError,
     ConnectorError,
-    NotFoundError,
     PaginationError,
-    RejectedError,
     TransientError,
 )
 from connectors.http import RetryPolicy
@@ -52,11 +50,12 @@ from connectors.hubspot.mapping import (
     contact_record,
     error_subjects,
     next_after,
+    opted_out,
     rounds,
     status_input,
     status_key,
-    statuses_by_email,
 )
+from connectors.hubspot.statuses import StatusReader
 from connectors.pagination import Watermark
 from sync_worker.logs import get_logger
 
@@ -94,7 +93,7 @@ class HubSpotConnector:
         # ``clock`` is a sandbox Clock (anything with ``now()``) or a plain callable returning an aware datetime.
         self._now: Now = getattr(clock, "now", clock) or (lambda: datetime.now(UTC))
         self.log = get_logger(connector=SYSTEM)
-        self._batch_refused = False  # set on the first 403 from a batch status endpoint
+        self.reader = StatusReader(self.client, settings.batch_size, settings.batch_statuses, self.log)
 
     @classmethod
     def from_settings(
@@ -196,11 +195,8 @@ class HubSpotConnector:
         statuses: dict[str, list[Mapping[str, Any]]] = {}
         failed: dict[str, str] = {}
         if self.subscriptions and valid:
-            emails = sorted({status_key(email) for _, email in valid})
-            for body in await self._read_statuses(emails):
-                statuses.update(statuses_by_email(body))
-                for (email, _), message in error_subjects(body.get("errors") or []).items():
-                    failed[email] = message
+            statuses, failed = await self.reader.statuses(sorted({status_key(e) for _, e in valid}))
+        opt_outs = await self.reader.opt_outs(sorted({status_key(e) for obj, e in valid if opted_out(obj)}))
         records: list[ContactRecord] = []
         for obj, email in valid:
             key = status_key(email)
@@ -208,50 +204,13 @@ class HubSpotConnector:
                 reason = failed.get(key, "HubSpot returned no subscription statuses for this contact")
                 errors.append(RecordError(SYSTEM, str(obj.get("id")), "subscriptionStatuses", reason))
                 continue
-            mapped = contact_record(obj, statuses.get(key, []), self.subscriptions)
+            mapped = contact_record(obj, statuses.get(key, []), self.subscriptions, opt_outs.get(key))
             (errors if isinstance(mapped, RecordError) else records).append(mapped)  # type: ignore[arg-type]
         for error in errors:
             self.log.warning(
                 "hubspot.record_skipped", record_id=error.record_id, field=error.field, reason=error.message
             )
         return records, errors
-
-    async def _read_statuses(self, emails: list[str]) -> list[JSON]:
-        """Batch-read answers for ``emails``; one GET per contact where the portal has no batch scopes."""
-        size = self.settings.batch_size
-        chunks = [emails[i : i + size] for i in range(0, len(emails), size)]
-        first = await self._batch(lambda: self.client.read_statuses(chunks[0]))
-        if first is not None:
-            return [first, *await asyncio.gather(*(self.client.read_statuses(c) for c in chunks[1:]))]
-        return list(await asyncio.gather(*(self._read_one(email) for email in emails)))
-
-    async def _read_one(self, email: str) -> JSON:
-        """One contact's statuses, in the batch answer's shape; an unknown address becomes an item error."""
-        try:
-            body = await self.client.read_status(email)
-        except (NotFoundError, RejectedError) as error:
-            context = {"subscriberIdString": [email]}
-            return {
-                "results": [],
-                "errors": [{"category": "OBJECT_NOT_FOUND", "message": str(error), "context": context}],
-            }
-        return {"results": [{"subscriberIdString": email, "statuses": body.get("results") or []}]}
-
-    async def _batch(self, call: Callable[[], Awaitable[JSON]]) -> JSON | None:
-        """A batch status call, or None when this portal may not use them: the caller then goes per contact.
-
-        The batch status endpoints need Marketing Hub Enterprise; elsewhere HubSpot answers 403.
-        """
-        if self.settings.batch_statuses is False or self._batch_refused:
-            return None
-        try:
-            return await call()
-        except AuthError as error:
-            if error.status != 403 or self.settings.batch_statuses is True:
-                raise
-            self._batch_refused = True
-            self.log.warning("hubspot.batch_statuses_unavailable", reason=str(error))
-            return None
 
     # ---------------------------------------------------------------- push
 
@@ -292,7 +251,9 @@ class HubSpotConnector:
 
     async def _write(self, batch: list[tuple[Change, JSON]]) -> list[PushResult]:
         changes = [change for change, _ in batch]
-        body = await _guarded(self._batch(lambda: self.client.write_statuses([i for _, i in batch])), changes)
+        body = await _guarded(
+            self.reader.batch(lambda: self.client.write_statuses([i for _, i in batch])), changes
+        )
         if isinstance(body, list):
             return body
         if body is None:
@@ -350,7 +311,7 @@ class HubSpotConnector:
 
     async def _unsubscribe_all(self, changes: list[Change]) -> list[PushResult]:
         body = await _guarded(
-            self._batch(lambda: self.client.unsubscribe_all([c.email for c in changes])), changes
+            self.reader.batch(lambda: self.client.unsubscribe_all([c.email for c in changes])), changes
         )
         if isinstance(body, list):
             return body

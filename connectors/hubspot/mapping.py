@@ -77,7 +77,10 @@ def contact_email(obj: Mapping[str, Any]) -> str | RecordError:
 
 
 def contact_record(
-    obj: Mapping[str, Any], statuses: Sequence[Mapping[str, Any]], subscriptions: Mapping[str, str]
+    obj: Mapping[str, Any],
+    statuses: Sequence[Mapping[str, Any]],
+    subscriptions: Mapping[str, str],
+    opted_out_at: datetime | None = None,
 ) -> ContactRecord | RecordError:
     """One CRM contact plus its v4 statuses → a ContactRecord over the configured purposes."""
     email = contact_email(obj)
@@ -114,7 +117,7 @@ def contact_record(
         purposes.append(PurposeState(purpose, state, changed_at))
         if state is Status.SUBSCRIBED and evidence is None:
             evidence = status_evidence(found, changed_at)
-    opted_out = str(properties.get("hs_email_optout") or "").lower() == "true"
+    optout = opted_out(obj)
     return ContactRecord(
         system=SYSTEM,
         external_id=record_id,
@@ -122,10 +125,10 @@ def contact_record(
         updated_at=updated_at,
         purposes=tuple(purposes),
         # R17: "opted out of all email" is an objection to every marketing purpose, not a per-purpose flag.
-        global_state=GlobalState.UNSUBSCRIBED_ALL if opted_out else GlobalState.ACTIVE,
-        # HubSpot's property carries no own stamp: the contact's last modification bounds it from above.
-        global_changed_at=updated_at if opted_out else None,
-        reason="opted out of all email (hs_email_optout)" if opted_out else None,
+        global_state=GlobalState.UNSUBSCRIBED_ALL if optout else GlobalState.ACTIVE,
+        # The wide status's own stamp when HubSpot gave it; else the contact's last change bounds it from above.
+        global_changed_at=(opted_out_at or updated_at) if optout else None,
+        reason="opted out of all email (hs_email_optout)" if optout else None,
         evidence=evidence,
     )
 
@@ -151,6 +154,26 @@ def statuses_by_email(body: Mapping[str, Any]) -> dict[str, list[Mapping[str, An
         if isinstance(email, str):
             out[status_key(email)] = list(result.get("statuses") or [])
     return out
+
+
+def opt_out_times(body: Mapping[str, Any]) -> dict[str, datetime]:
+    """From a wide-status read: when each address opted out of all email (portal-wide preferred)."""
+    out: dict[str, datetime] = {}
+    for result in body.get("results") or []:
+        email = result.get("subscriberIdString")
+        wide = [w for w in result.get("wideStatuses") or [] if w.get("status") == "UNSUBSCRIBED"]
+        wide.sort(key=lambda w: w.get("wideStatusType") != "PORTAL_WIDE")
+        for status in wide[:1]:
+            try:
+                out[status_key(str(email))] = parse_time(status.get("timestamp"))
+            except ValueError:
+                continue  # a bad stamp only costs precision: the record falls back to lastmodifieddate
+    return out
+
+
+def opted_out(obj: Mapping[str, Any]) -> bool:
+    properties = obj.get("properties") or {}
+    return str(properties.get("hs_email_optout") or "").lower() == "true"
 
 
 def error_subjects(errors: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str | None], str]:

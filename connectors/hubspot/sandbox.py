@@ -124,7 +124,14 @@ class HubSpotSandbox:
                     ["POST"],
                     f"{BATCH_SCOPE}.write",
                 ),
+                route(
+                    f"{STATUSES}/batch/unsubscribe-all/read",
+                    self.batch_read_wide,
+                    ["POST"],
+                    f"{BATCH_SCOPE}.read",
+                ),
                 route(f"{STATUSES}/{{email}}", self.read_one, ["GET"]),
+                route(f"{STATUSES}/{{email}}/unsubscribe-all", self.read_wide_one, ["GET"]),
                 route(f"{STATUSES}/{{email}}", self.write_one, ["POST"]),
                 route(f"{STATUSES}/{{email}}/unsubscribe-all", self.unsubscribe_all_one, ["POST"]),
             ]
@@ -295,16 +302,31 @@ class HubSpotSandbox:
         return JSONResponse(envelope(self.state.all_statuses(email), iso(self.clock.now())))
 
     async def batch_read(self, request: Request) -> Response:
+        return await self._batch_lookup(request, "statuses", self.state.all_statuses)
+
+    async def batch_read_wide(self, request: Request) -> Response:
+        return await self._batch_lookup(request, "wideStatuses", self.state.wide_statuses)
+
+    async def _batch_lookup(
+        self, request: Request, field: str, lookup: Callable[[str], list[Any]]
+    ) -> Response:
+        """A batch read by address: known ones answered under ``field``, unknown ones as item errors (207)."""
         results, errors = [], []
         for email in await email_inputs(request):
             if self.state.known(email):
-                results.append(
-                    {"subscriberIdString": email.lower(), "statuses": self.state.all_statuses(email)}
-                )
+                results.append({"subscriberIdString": email.lower(), field: lookup(email)})
             else:
                 context = {"subscriberIdString": [email]}
                 errors.append(standard_error("OBJECT_NOT_FOUND", f"No subscriber found for {email}", context))
         return batch_answer(results, errors, iso(self.clock.now()))
+
+    async def read_wide_one(self, request: Request) -> Response:
+        if request.query_params.get("channel") != "EMAIL":
+            raise InvalidRequestError("channel is required and must be EMAIL", "channel")
+        # HubSpot answers an empty ``results`` for an address that has not opted out of all email.
+        return JSONResponse(
+            envelope(self.state.wide_statuses(request.path_params["email"]), iso(self.clock.now()))
+        )
 
     async def batch_write(self, request: Request) -> Response:
         results, errors = [], []

@@ -106,6 +106,7 @@ class HubSpotState:
         self.by_email: dict[str, int] = {}
         self.statuses: dict[tuple[str, int], SubscriptionStatus] = {}
         self.blocked: set[str] = set()  # gdpr-deleted addresses HubSpot will not take again
+        self.opted_out_at: dict[str, datetime] = {}  # "opted out of all email" (the portal-wide status)
         self.next_id = 1001
 
     # -- contacts
@@ -143,6 +144,7 @@ class HubSpotState:
                 self.by_email.pop(contact.email.lower(), None)
         if email is not None:
             self.blocked.add(email)
+            self.opted_out_at.pop(email, None)
             for key in [k for k in self.statuses if k[0] == email]:
                 del self.statuses[key]
 
@@ -150,8 +152,7 @@ class HubSpotState:
         return self.find(email) is not None or any(k[0] == email.lower() for k in self.statuses)
 
     def opted_out(self, email: str) -> bool:
-        contact = self.find(email)
-        return contact is not None and contact.properties.get("hs_email_optout") == "true"
+        return email.lower() in self.opted_out_at
 
     # -- subscription statuses
 
@@ -206,8 +207,25 @@ class HubSpotState:
             email, subscription_id, "RESUBSCRIBE_OCCURRED" if resubscribed else "REQUESTED_CHANGE_OCCURRED"
         )
 
+    def wide_statuses(self, email: str) -> list[JSON]:
+        """The portal-wide status: one UNSUBSCRIBED entry when the address opted out of all, else none."""
+        moment = self.opted_out_at.get(email.lower())
+        if moment is None:
+            return []
+        return [
+            {
+                "subscriberIdString": email.lower(),
+                "wideStatusType": "PORTAL_WIDE",
+                "status": "UNSUBSCRIBED",
+                "channel": "EMAIL",
+                "businessUnitId": 0,
+                "timestamp": iso(moment),
+            }
+        ]
+
     def unsubscribe_all(self, email: str, source: str = "Public status API") -> list[JSON]:
         contact = self.find(email)
+        self.opted_out_at.setdefault(email.lower(), self.clock.now())
         if contact is not None:
             contact.properties["hs_email_optout"] = "true"
         for subscription_id in self.definitions:

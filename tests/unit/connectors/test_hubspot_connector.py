@@ -24,6 +24,7 @@ LIST = ("GET", "/crm/v3/objects/contacts")
 SEARCH = ("POST", "/crm/v3/objects/contacts/search")
 READ = ("POST", "/communication-preferences/v4/statuses/batch/read")
 WRITE = ("POST", "/communication-preferences/v4/statuses/batch/write")
+WIDE = ("POST", "/communication-preferences/v4/statuses/batch/unsubscribe-all/read")
 GDPR = ("POST", "/crm/v3/objects/contacts/gdpr-delete")
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -275,11 +276,23 @@ def test_opted_out_of_all_email_is_an_objection_r17(
             ]
         )
     )
+    wide = {
+        "subscriberIdString": "o@example.com",
+        "wideStatusType": "PORTAL_WIDE",
+        "status": "UNSUBSCRIBED",
+        "channel": "EMAIL",
+        "timestamp": "2024-03-02T07:15:00.000Z",
+    }
+    wide_read = on(mock, WIDE).mock(
+        return_value=batch([{"subscriberIdString": "o@example.com", "wideStatuses": [wide]}])
+    )
 
     (record,) = pull(connector)[0].records
 
     assert record.global_state is GlobalState.UNSUBSCRIBED_ALL
-    assert record.global_changed_at == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    # The opt-out's own time, not the later lastmodifieddate: a later re-grant must not look older (R17, R23).
+    assert record.global_changed_at == datetime(2024, 3, 2, 7, 15, tzinfo=UTC)
+    assert json.loads(wide_read.calls.last.request.content) == {"inputs": ["o@example.com"]}
     assert record.status_of("newsletter") is Status.UNSUBSCRIBED
     assert record.status_of("promotions") is Status.NOT_SUBSCRIBED
 

@@ -379,3 +379,29 @@ def test_portal_without_batch_scopes_gets_403_and_the_per_contact_endpoints(
     assert unknown.status_code == 404
     assert problems(PREFS, "ActionResponseWithResultsPublicStatus", opted_out.json()) == []
     assert sandbox.status("bram@example.com", "promotions") is Status.UNSUBSCRIBED
+
+
+def test_opted_out_of_all_reads_back_with_its_own_time(api: Api, sandbox: HubSpotSandbox) -> None:
+    sandbox.clock.advance(3600)
+    sandbox.state.touch("dina@example.com")
+
+    batch = api.post(
+        "/communication-preferences/v4/statuses/batch/unsubscribe-all/read",
+        params={"channel": "EMAIL"},
+        json={"inputs": ["dina@example.com", "anna@example.com"]},
+    )
+    one = api.get(
+        "/communication-preferences/v4/statuses/dina@example.com/unsubscribe-all", params={"channel": "EMAIL"}
+    )
+    none = api.get(
+        "/communication-preferences/v4/statuses/anna@example.com/unsubscribe-all", params={"channel": "EMAIL"}
+    )
+
+    dina, anna = batch.json()["results"]
+    assert [(w["wideStatusType"], w["status"], w["timestamp"]) for w in dina["wideStatuses"]] == [
+        ("PORTAL_WIDE", "UNSUBSCRIBED", "2024-05-01T10:00:00.000Z")
+    ]
+    assert anna["wideStatuses"] == []
+    assert none.json()["results"] == []
+    assert problems(PREFS, "BatchResponsePublicWideStatusBulkResponse", batch.json()) == []
+    assert problems(PREFS, "ActionResponseWithResultsPublicWideStatus", one.json()) == []

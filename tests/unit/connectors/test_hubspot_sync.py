@@ -216,11 +216,15 @@ def test_opt_out_of_all_reads_back_as_objection_and_blocks_resubscribe(sandbox: 
     regrant = Change("again", "hubspot", "o@example.com", Action.SUBSCRIBE, "newsletter", basis=Basis.CONSENT)
 
     (done,) = asyncio.run(connector.push([optout]))
+    sandbox.clock.advance(3600)
+    sandbox.state.touch("o@example.com")  # a later, unrelated edit of the contact
     (record,) = records(pull(connector))
     (refused,) = asyncio.run(connector.push([regrant]))
 
     assert done.outcome is Outcome.ACCEPTED
     assert record.global_state is GlobalState.UNSUBSCRIBED_ALL
+    assert record.updated_at == datetime(2024, 5, 1, 11, 0, tzinfo=UTC)
+    assert record.global_changed_at == START  # when the objection was made, not the last edit
     assert record.status_of("newsletter") is Status.UNSUBSCRIBED
     assert (refused.outcome, refused.vendor_state) == (Outcome.REJECTED, "unsubscribed_all")
 
