@@ -31,3 +31,13 @@ def register(fixture: VendorFixture) -> None:
 
 
 # One entry per vendor below.
+
+
+register(
+    VendorFixture(
+        name="shopify",
+        # newsletter is the customer's e-mail marketing consent; promotions a customer tag.
+        purposes=("newsletter", "promotions"),
+        tiny_pages=lambda connector: setattr(connector, "page_size", 5),
+    )
+)
