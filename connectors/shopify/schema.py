@@ -46,11 +46,15 @@ class SchemaMissingError(FileNotFoundError):
     pass
 
 
-@lru_cache(maxsize=2)
 def load_schema(path: Path | None = None) -> GraphQLSchema:
-    """Build the schema once per process (~2 s). graphql-core rejects some of Shopify's deprecations in its
-    own schema checks, so the published schema is taken as valid, as Shopify's tooling does."""
-    path = path or default_schema_path()
+    """Shopify's schema, built once per process and file."""
+    return _build((path or default_schema_path()).resolve())
+
+
+@lru_cache(maxsize=2)
+def _build(path: Path) -> GraphQLSchema:
+    # graphql-core rejects some of Shopify's deprecations in its own schema checks, so the published schema
+    # is taken as valid, as Shopify's own tooling takes it.
     if not path.is_file():
         raise SchemaMissingError(
             f"Shopify's Admin GraphQL schema is not at {path}; the Shopify sandbox needs it "
