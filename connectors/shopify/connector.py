@@ -121,18 +121,21 @@ class ShopifyConnector:
             result = await self.client.execute(document, variables, cost)
             connection = result.data[root]
             nodes = [node for node in connection["nodes"] if isinstance(node, Mapping)]
-            stamps = {id(node): stamp_of(node) for node in nodes}
-            fresh = [n for n in nodes if (s := stamps[id(n)]) is None or start.admits(*s)]
+            stamped = [(node, stamp_of(node)) for node in nodes]
             records: list[Record] = []
             errors: list[RecordError] = []
-            for node in fresh:
+            for node, node_stamp in stamped:
+                if node_stamp is not None and not start.admits(*node_stamp):
+                    continue  # seen at the boundary already
                 mapped = self._map(stream, node)
-                (errors if isinstance(mapped, RecordError) else records).append(mapped)  # type: ignore[arg-type]
-            for error in errors:
-                self.log.warning(
-                    "record_skipped", record_id=error.record_id, field=error.field, error=error.message
-                )
-            mark = mark.advance((s for s in stamps.values() if s is not None), ceiling=ceiling)
+                if isinstance(mapped, RecordError):
+                    errors.append(mapped)
+                    self.log.warning(
+                        "record_skipped", record_id=mapped.record_id, field=mapped.field, error=mapped.message
+                    )
+                else:
+                    records.append(mapped)
+            mark = mark.advance((s for _, s in stamped if s is not None), ceiling=ceiling)
             info = connection["pageInfo"]
             more = bool(info.get("hasNextPage"))
             page = Page(stream, tuple(records), tuple(errors), checkpoint=mark.encode(), final=not more)
@@ -145,6 +148,11 @@ class ShopifyConnector:
         if stream == "contacts":
             return to_contact(
                 node, self.settings.purposes, checkout_preselected=self.settings.checkout_preselected
+            )
+        if ((node.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage"):
+            # Categories come from the first lines only; a missed category can only deny soft opt-in (R12c).
+            self.log.warning(
+                "order_lines_truncated", record_id=node.get("id"), read=documents.LINE_ITEMS_PER_ORDER
             )
         return to_purchase(node, self.settings.category_map)
 

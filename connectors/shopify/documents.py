@@ -37,7 +37,10 @@ query SyncOrders($first: Int!, $after: String, $query: String) {{
       processedAt
       displayFinancialStatus
       customer {{ id }}
-      lineItems(first: {LINE_ITEMS_PER_ORDER}) {{ nodes {{ product {{ productType tags }} }} }}
+      lineItems(first: {LINE_ITEMS_PER_ORDER}) {{
+        pageInfo {{ hasNextPage }}
+        nodes {{ product {{ productType tags }} }}
+      }}
     }}
   }}
 }}
@@ -49,7 +52,7 @@ def customers_cost(first: int) -> int:
 
 
 def orders_cost(first: int) -> int:
-    line_items = 2 + LINE_ITEMS_PER_ORDER * 2  # line item + product
+    line_items = 2 + LINE_ITEMS_PER_ORDER * 2 + 1  # line item + product; pageInfo
     return 2 + first * (1 + 1 + line_items) + 1
 
 
