@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from connectors.errors import ConnectorError, RateLimitedError, RejectedError
+from connectors.errors import ConnectorError, RateLimitedError, RejectedError, TransientError
 from connectors.http import Sleep, VendorHTTP
 
 SYSTEM = "shopify"
@@ -67,10 +67,15 @@ class ShopifyHTTP(VendorHTTP):
         failure = super().raise_for(response)
         if failure is not None or response.status_code != 200:
             return failure
+        if not response.content.lstrip().startswith(b"{"):
+            # A proxy's HTML page is no GraphQL answer: try again.
+            return TransientError(SYSTEM, f"answer is not a JSON object: {response.text[:200]}", status=200)
+        if b"THROTTLED" not in response.content:
+            return None  # only a body naming THROTTLED is worth parsing here as well
         try:
             body = response.json()
         except ValueError:
-            return RejectedError(SYSTEM, f"response is not JSON: {response.text[:200]}", status=200)
+            return TransientError(SYSTEM, f"answer is not JSON: {response.text[:200]}", status=200)
         if _is_throttled(body):
             return RateLimitedError(SYSTEM, "Throttled", retry_after=_throttle_wait(body), status=200)
         return None
@@ -129,7 +134,10 @@ class ShopifyClient:
         response = await self.http.request(
             "POST", GRAPHQL_PATH, json={"query": document, "variables": dict(variables)}
         )
-        body = response.json()
+        try:
+            body = response.json()
+        except ValueError as error:
+            raise TransientError(SYSTEM, f"answer is not JSON: {response.text[:200]}", status=200) from error
         self.pacer.observe(body)
         errors = [e for e in body.get("errors") or [] if isinstance(e, Mapping)]
         if body.get("data") is None:

@@ -357,3 +357,12 @@ async def test_unmapped_purpose_and_erase_are_rejected_without_a_request(
     assert [r.outcome for r in results] == [Outcome.REJECTED, Outcome.REJECTED]
     assert "no Shopify mapping" in (results[0].reason or "")
     assert route.call_count == 0
+
+
+async def test_html_page_with_status_200_is_retried_as_transient(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.post(URL).mock(
+        side_effect=[httpx.Response(200, text="<html>gateway</html>"), _customers_page([_customer(1)])]
+    )
+    (page,) = await _contacts(_connector(Sleeps()))
+    assert route.call_count == 2
+    assert [r.external_id for r in page.records] == ["gid://shopify/Customer/1"]
