@@ -12,8 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from connectors.sandbox import Clock, FaultInjector, Faults, recorder
 from connectors.shopify.sandbox_data import (
     READ_ONLY_STATES,
     WRITABLE_STATES,
+    CostBucket,
     Customer,
     LineItem,
     Order,
@@ -64,41 +64,6 @@ def error_response(status: int, message: str, retry_after: float | None) -> Resp
     """Shopify's non-GraphQL error body: ``{"errors": "..."}``, with Retry-After on 429."""
     headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
     return JSONResponse({"errors": message}, status_code=status, headers=headers)
-
-
-class CostBucket:
-    """The leaky bucket of query cost points (standard plan: 100 points/s restore; bucket of 2000)."""
-
-    def __init__(
-        self,
-        maximum: float = 2000.0,
-        restore_rate: float = 100.0,
-        ticker: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.maximum = maximum
-        self.restore_rate = restore_rate
-        self.ticker = ticker
-        self._available = maximum
-        self._at = ticker()
-
-    def available(self) -> float:
-        now = self.ticker()
-        self._available = min(self.maximum, self._available + (now - self._at) * self.restore_rate)
-        self._at = now
-        return self._available
-
-    def take(self, cost: float) -> bool:
-        if self.available() < cost:
-            return False
-        self._available -= cost
-        return True
-
-    def status(self) -> dict[str, float]:
-        return {
-            "maximumAvailable": self.maximum,
-            "currentlyAvailable": round(self.available(), 1),
-            "restoreRate": self.restore_rate,
-        }
 
 
 class ShopifySandbox:

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -282,3 +283,38 @@ def normalise_tags(tags: Iterable[str]) -> list[str]:
         if cleaned and cleaned.lower() not in seen:
             seen[cleaned.lower()] = cleaned
     return list(seen.values())
+
+
+class CostBucket:
+    """The leaky bucket of query cost points (standard plan: 100 points/s restore; bucket of 2000)."""
+
+    def __init__(
+        self,
+        maximum: float = 2000.0,
+        restore_rate: float = 100.0,
+        ticker: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.maximum = maximum
+        self.restore_rate = restore_rate
+        self.ticker = ticker
+        self._available = maximum
+        self._at = ticker()
+
+    def available(self) -> float:
+        now = self.ticker()
+        self._available = min(self.maximum, self._available + (now - self._at) * self.restore_rate)
+        self._at = now
+        return self._available
+
+    def take(self, cost: float) -> bool:
+        if self.available() < cost:
+            return False
+        self._available -= cost
+        return True
+
+    def status(self) -> dict[str, float]:
+        return {
+            "maximumAvailable": self.maximum,
+            "currentlyAvailable": round(self.available(), 1),
+            "restoreRate": self.restore_rate,
+        }

@@ -30,7 +30,8 @@ from connectors.http import RetryPolicy
 from connectors.sandbox import served
 from connectors.shopify import documents
 from connectors.shopify.connector import ShopifyConnector
-from connectors.shopify.sandbox import CostBucket, ShopifySandbox
+from connectors.shopify.sandbox import ShopifySandbox
+from connectors.shopify.sandbox_data import CostBucket
 from connectors.shopify.schema import default_schema_path, load_schema
 
 SCHEMA = default_schema_path()
