@@ -198,6 +198,25 @@ class ShopifySandbox:
         customer.marketing_state = "REDACTED"
         customer.updated_at = stamp(self.clock.now())
 
+    def seed_demo(self) -> None:
+        """A small shop for the demo: each consent state once, paid and refunded orders."""
+        past = self.clock.now()
+        self.add_contact(
+            "ann@example.nl",
+            {"newsletter": Status.SUBSCRIBED, "promotions": Status.SUBSCRIBED},
+            opt_in_level="CONFIRMED_OPT_IN",
+            consent_updated_at=past,
+            first_name="Ann",
+        )
+        self.add_contact("bob@example.nl", {"newsletter": Status.UNSUBSCRIBED}, first_name="Bob")
+        self.add_contact("cas@example.nl", {"newsletter": Status.NOT_SUBSCRIBED}, first_name="Cas")
+        self.add_contact("dee@example.nl", {"newsletter": Status.SUBSCRIBED}, first_name="Dee")
+        self.add_contact("eve@example.nl", {"newsletter": Status.PENDING}, first_name="Eve")
+        self.add_contact("fay@example.nl", {}, marketing_state="REDACTED")
+        self.add_order("ann@example.nl", [("Shoes", ["summer"])])
+        self.add_order("cas@example.nl", [("Shoes", []), ("Socks", ["gift"])])
+        self.add_order("dee@example.nl", [("Hats", [])], financial_status="REFUNDED")
+
     # --- internals -------------------------------------------------------------------------------------
 
     def _by_email(self, email: str | None) -> Customer | None:
