@@ -37,6 +37,7 @@ from connectors.shopify.mapping import (
     CONSENT,
     READ_ONLY_STATES,
     consent_input,
+    format_time,
     stamp_of,
     to_contact,
     to_purchase,
@@ -112,7 +113,7 @@ class ShopifyConnector:
             raise KeyError(f"shopify has no stream {stream!r}")
         start = Watermark.decode(since)
         ceiling = self.clock()  # the cursor never passes the run's start
-        search = f"updated_at:>='{_iso(start.at)}'" if start.at else None  # closed boundary: >=
+        search = f"updated_at:>='{format_time(start.at)}'" if start.at else None  # closed boundary: >=
         mark = start
 
         async def fetch(after: str | None) -> tuple[Page, str | None]:
@@ -270,8 +271,3 @@ class ShopifyConnector:
 
     async def aclose(self) -> None:
         await self.client.aclose()
-
-
-def _iso(moment: datetime | None) -> str:
-    assert moment is not None
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

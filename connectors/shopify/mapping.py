@@ -48,16 +48,26 @@ class MappingError(ValueError):
         super().__init__(message)
 
 
+def format_time(moment: datetime) -> str:
+    """Shopify's DateTime: ISO 8601 in UTC to the second, with a Z."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def read_time(text: str) -> datetime:
+    """A Shopify DateTime (or any ISO 8601 stamp) as an aware datetime; ValueError when it is none."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def parse_time(value: Any, field: str, *, required: bool = True) -> datetime | None:
     if value is None and not required:
         return None
     if not isinstance(value, str):
         raise MappingError(field, f"expected a DateTime string, got {type(value).__name__}")
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return read_time(value)
     except ValueError as error:
         raise MappingError(field, f"not an ISO 8601 DateTime: {value[:40]!r}") from error
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def stamp_of(node: Mapping[str, Any]) -> tuple[str, datetime] | None:
@@ -191,5 +201,5 @@ def consent_input(action: Action, consent_at: datetime | None) -> dict[str, Any]
     if action is Action.SUBSCRIBE:
         out["marketingOptInLevel"] = "SINGLE_OPT_IN"
     if action is Action.SUBSCRIBE and consent_at is not None:
-        out["consentUpdatedAt"] = consent_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        out["consentUpdatedAt"] = format_time(consent_at)
     return out

@@ -38,6 +38,7 @@ from starlette.types import ASGIApp
 
 from connectors.base import Status
 from connectors.sandbox import Clock, FaultInjector, Faults, recorder
+from connectors.shopify.mapping import format_time
 from connectors.shopify.sandbox_data import (
     READ_ONLY_STATES,
     WRITABLE_STATES,
@@ -50,7 +51,6 @@ from connectors.shopify.sandbox_data import (
     matcher,
     normalise_tags,
     order_fields,
-    stamp,
 )
 from connectors.shopify.schema import load_schema, query_cost
 
@@ -122,7 +122,7 @@ class ShopifySandbox:
     def add_contact(self, email: str, statuses: Mapping[str, Status], **vendor: Any) -> str:
         """Vendor extras: ``marketing_state`` (e.g. "REDACTED"), ``opt_in_level``, ``consent_updated_at``
         (datetime), ``tags``, ``first_name``, ``last_name``."""
-        now = stamp(self.clock.now())
+        now = format_time(self.clock.now())
         customer = Customer(
             id=next(self._ids),
             email=email,
@@ -139,7 +139,7 @@ class ShopifySandbox:
         if "opt_in_level" in vendor:
             customer.opt_in_level = vendor["opt_in_level"]
         if isinstance(vendor.get("consent_updated_at"), datetime):
-            customer.consent_updated_at = stamp(vendor["consent_updated_at"])
+            customer.consent_updated_at = format_time(vendor["consent_updated_at"])
         self.customers[customer.id] = customer
         return customer.gid
 
@@ -148,7 +148,7 @@ class ShopifySandbox:
         if customer is None:
             raise KeyError(f"no sandbox customer with e-mail {email!r}")
         self._apply(customer, purpose, status)
-        customer.updated_at = stamp(self.clock.now())
+        customer.updated_at = format_time(self.clock.now())
 
     def status(self, email: str, purpose: str) -> Status | None:
         customer = self._by_email(email)
@@ -173,7 +173,7 @@ class ShopifySandbox:
     ) -> str:
         """An order with one line per (productType, product tags); linked to the customer with that e-mail."""
         customer = self._by_email(email) if email else None
-        now = stamp(self.clock.now())
+        now = format_time(self.clock.now())
         items = [
             LineItem(next(self._ids), f"{ptype or 'Item'} {n}", 1, ptype, list(tags), next(self._ids))
             for n, (ptype, tags) in enumerate(lines, 1)
@@ -184,7 +184,7 @@ class ShopifySandbox:
             email=email,
             customer_id=customer.id if customer else None,
             financial_status=financial_status,
-            processed_at=stamp(processed_at) if processed_at else now,
+            processed_at=format_time(processed_at) if processed_at else now,
             updated_at=now,
             line_items=items,
         )
@@ -196,7 +196,7 @@ class ShopifySandbox:
         customer = self._by_email(email)
         assert customer is not None
         customer.marketing_state = "REDACTED"
-        customer.updated_at = stamp(self.clock.now())
+        customer.updated_at = format_time(self.clock.now())
 
     def seed_demo(self) -> None:
         """A small shop for the demo: each consent state once, paid and refunded orders."""
@@ -227,7 +227,7 @@ class ShopifySandbox:
         target = self.purposes[purpose]
         if target == CONSENT:
             customer.marketing_state = status.value.upper()
-            customer.consent_updated_at = stamp(self.clock.now())
+            customer.consent_updated_at = format_time(self.clock.now())
             if status in (Status.SUBSCRIBED, Status.PENDING) and customer.opt_in_level is None:
                 customer.opt_in_level = "SINGLE_OPT_IN"
         elif status == Status.SUBSCRIBED:
@@ -371,7 +371,7 @@ class ShopifySandbox:
             )
         level = consent.get("marketingOptInLevel") or customer.opt_in_level or "SINGLE_OPT_IN"
         if (customer.marketing_state, customer.opt_in_level) != (state, level):
-            now = stamp(self.clock.now())
+            now = format_time(self.clock.now())
             customer.marketing_state, customer.opt_in_level = state, level
             customer.consent_updated_at = consent.get("consentUpdatedAt") or now
             customer.updated_at = now
@@ -394,7 +394,7 @@ class ShopifySandbox:
             updated = [tag for tag in customer.tags if tag.lower() not in gone]
         if updated != customer.tags:
             customer.tags = updated
-            customer.updated_at = stamp(self.clock.now())
+            customer.updated_at = format_time(self.clock.now())
         return {"node": customer.node(), "userErrors": []}
 
 

@@ -13,26 +13,17 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from graphql import GraphQLError
+
+from connectors.shopify.mapping import read_time
 
 MAX_PAGE = 250  # Shopify caps every connection page at 250 items
 
 # States Shopify sets itself; the consent mutation refuses to write them (and NOT_SUBSCRIBED).
 READ_ONLY_STATES = frozenset({"REDACTED", "INVALID"})
 WRITABLE_STATES = frozenset({"SUBSCRIBED", "UNSUBSCRIBED", "PENDING"})
-
-
-def stamp(moment: datetime) -> str:
-    """Shopify's DateTime format: ISO 8601 in UTC with a Z."""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def parse_stamp(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -173,7 +164,7 @@ def matcher(query: str | None, fields: dict[str, Callable[[Any], Any]]) -> Calla
         getter = fields[name]
         if name.endswith("_at"):
             try:
-                value = parse_stamp(value)
+                value = read_time(value)
             except ValueError as error:
                 raise GraphQLError(f"Invalid search value for {name}: {raw}") from error
         else:
@@ -258,8 +249,8 @@ def connect(items: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]
 
 def customer_fields() -> dict[str, Callable[[Customer], Any]]:
     return {
-        "updated_at": lambda c: parse_stamp(c.updated_at),
-        "created_at": lambda c: parse_stamp(c.created_at),
+        "updated_at": lambda c: read_time(c.updated_at),
+        "created_at": lambda c: read_time(c.created_at),
         "email": lambda c: (c.email or "").lower() or None,
         "email_marketing_state": lambda c: c.marketing_state.lower(),
     }
@@ -267,9 +258,9 @@ def customer_fields() -> dict[str, Callable[[Customer], Any]]:
 
 def order_fields() -> dict[str, Callable[[Order], Any]]:
     return {
-        "updated_at": lambda o: parse_stamp(o.updated_at),
-        "processed_at": lambda o: parse_stamp(o.processed_at),
-        "created_at": lambda o: parse_stamp(o.processed_at),
+        "updated_at": lambda o: read_time(o.updated_at),
+        "processed_at": lambda o: read_time(o.processed_at),
+        "created_at": lambda o: read_time(o.processed_at),
         "email": lambda o: (o.email or "").lower() or None,
         "financial_status": lambda o: o.financial_status.lower(),
     }
