@@ -16,8 +16,8 @@ import httpx
 
 from connectors.errors import ConnectorError, RateLimitedError, RejectedError, TransientError
 from connectors.http import Sleep, VendorHTTP
+from connectors.shopify.mapping import SYSTEM
 
-SYSTEM = "shopify"
 GRAPHQL_PATH = "graphql.json"  # relative to {base}/admin/api/{version}
 
 

@@ -32,10 +32,11 @@ from connectors.errors import AuthError, ConnectorError, TransientError
 from connectors.http import RetryPolicy, make_client
 from connectors.pagination import Watermark, follow_tokens
 from connectors.shopify import documents
-from connectors.shopify.client import SYSTEM, Pacer, ShopifyClient, ShopifyHTTP, describe
+from connectors.shopify.client import Pacer, ShopifyClient, ShopifyHTTP, describe
 from connectors.shopify.mapping import (
     CONSENT,
     READ_ONLY_STATES,
+    SYSTEM,
     consent_input,
     format_time,
     stamp_of,

@@ -23,7 +23,7 @@ from connectors.base import (
 from sync_worker.identity import InvalidEmailError, normalise_email
 
 SYSTEM = "shopify"
-CONSENT = "consent"
+CONSENT = "consent"  # purpose mapping value meaning "the customer's e-mail marketing consent"
 
 STATE_STATUS = {
     "SUBSCRIBED": Status.SUBSCRIBED,

@@ -38,9 +38,8 @@ from starlette.types import ASGIApp
 
 from connectors.base import Status
 from connectors.sandbox import Clock, FaultInjector, Faults, recorder
-from connectors.shopify.mapping import format_time
+from connectors.shopify.mapping import CONSENT, READ_ONLY_STATES, format_time
 from connectors.shopify.sandbox_data import (
-    READ_ONLY_STATES,
     WRITABLE_STATES,
     CostBucket,
     Customer,
@@ -54,7 +53,6 @@ from connectors.shopify.sandbox_data import (
 )
 from connectors.shopify.schema import load_schema, query_cost
 
-CONSENT = "consent"  # purpose mapping value meaning "the customer's e-mail marketing consent"
 MAX_QUERY_COST = 1000  # Shopify refuses a single query whose requested cost is higher
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"  # noqa: S105 -- the message, not a secret
 _VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")

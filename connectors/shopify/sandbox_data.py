@@ -21,8 +21,7 @@ from connectors.shopify.mapping import read_time
 
 MAX_PAGE = 250  # Shopify caps every connection page at 250 items
 
-# States Shopify sets itself; the consent mutation refuses to write them (and NOT_SUBSCRIBED).
-READ_ONLY_STATES = frozenset({"REDACTED", "INVALID"})
+# The consent mutation writes only these (the schema: NOT_SUBSCRIBED, REDACTED and INVALID are rejected).
 WRITABLE_STATES = frozenset({"SUBSCRIBED", "UNSUBSCRIBED", "PENDING"})
 
 
