@@ -154,7 +154,10 @@ class ShopifyConnector:
         if ((node.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage"):
             # Categories come from the first lines only; a missed category can only deny soft opt-in (R12c).
             self.log.warning(
-                "order_lines_truncated", record_id=node.get("id"), read=documents.LINE_ITEMS_PER_ORDER
+                "order_lines_truncated",
+                rule="R12c",
+                record_id=node.get("id"),
+                read=documents.LINE_ITEMS_PER_ORDER,
             )
         return to_purchase(node, self.settings.category_map)
 

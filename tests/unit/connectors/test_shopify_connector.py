@@ -223,7 +223,7 @@ async def test_incremental_pull_asks_from_the_watermark_inclusive_and_drops_seen
     assert Watermark.decode(page.checkpoint).keys == {"gid://shopify/Customer/1", "gid://shopify/Customer/2"}
 
 
-async def test_orders_map_paid_status_and_categories(respx_mock: respx.MockRouter) -> None:
+async def test_r12_orders_map_paid_status_and_product_categories(respx_mock: respx.MockRouter) -> None:
     def order(n: int, status: str, lines: list[tuple[str, list[str]]]) -> dict[str, Any]:
         items = [{"product": {"productType": t, "tags": tags}} for t, tags in lines]
         return {
