@@ -34,7 +34,7 @@ def default_schema_path() -> Path:
     """``shared/specs/shopify`` beside the repository (CI, the main checkout) or beside a parent folder of it
     (a work tree nested one level deeper); the first that exists wins."""
     here = Path(__file__).resolve()
-    candidates = [parent / "shared" / "specs" / "shopify" / SCHEMA_FILE for parent in here.parents[2:5]]
+    candidates = [parent / "shared" / "specs" / "shopify" / SCHEMA_FILE for parent in here.parents[3:5]]
     return next((path for path in candidates if path.is_file()), candidates[0])
 
 
