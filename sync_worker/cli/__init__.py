@@ -20,7 +20,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.command("health")(health_cmd.health)
 app.command("demo")(demo_cmd.demo)
-sandbox_cmd.register(app)
+app.command("sandbox")(sandbox_cmd.serve)
 pending.register(app)
 
 
