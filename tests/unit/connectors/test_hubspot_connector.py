@@ -14,7 +14,7 @@ import respx
 
 from config.hubspot import HubSpotSettings
 from connectors.base import Action, Basis, Change, GlobalState, Outcome, Page, PushResult, Status
-from connectors.errors import AuthError, PaginationError, TransientError
+from connectors.errors import AuthError, ConnectorError, PaginationError, RejectedError, TransientError
 from connectors.http import RetryPolicy
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.connector import HubSpotConnector
@@ -576,3 +576,21 @@ def test_403_on_batches_is_an_auth_error_when_batches_are_required(mock: respx.M
     with pytest.raises(AuthError, match="MISSING_SCOPES"):
         pull(connector)
     asyncio.run(connector.aclose())
+
+
+def test_error_without_hubspot_body_is_described_by_status_and_text(
+    mock: respx.MockRouter, connector: HubSpotConnector
+) -> None:
+    on(mock, LIST).mock(return_value=httpx.Response(400, text="<html>Bad Request</html>"))
+
+    with pytest.raises(RejectedError, match=r"HTTP 400: <html>Bad Request</html>"):
+        pull(connector)
+
+
+def test_success_without_a_json_object_is_an_error_not_an_empty_page(
+    mock: respx.MockRouter, connector: HubSpotConnector
+) -> None:
+    on(mock, LIST).mock(return_value=httpx.Response(200, text="<html>maintenance</html>"))
+
+    with pytest.raises(ConnectorError, match="answered 200 without a JSON object"):
+        pull(connector)
