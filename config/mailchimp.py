@@ -19,6 +19,8 @@ class MailchimpSettings(VendorSettings):
     purposes: dict[str, str] = Field(default_factory=lambda: {"newsletter": "status"})
     # Collection point assumed for members whose signup form is not otherwise known.
     collection_point: str | None = "mailchimp:signup-form"
+    # Members per GET (Mailchimp's `count`, at most 1000).
+    page_size: int = Field(default=1000, ge=1, le=1000)
     # Mailchimp signs nothing: the webhook URL carries this secret (VENDOR-APIS 1.6).
     webhook_secret: SecretStr | None = None
 

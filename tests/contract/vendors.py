@@ -31,3 +31,13 @@ def register(fixture: VendorFixture) -> None:
 
 
 # One entry per vendor below.
+
+
+register(
+    VendorFixture(
+        name="mailchimp",
+        # newsletter is the audience status; the others an interest, a tag and a GDPR marketing permission.
+        purposes=("newsletter", "promotions", "events", "lead_magnet"),
+        tiny_pages=lambda connector: setattr(connector, "page_size", 5),
+    )
+)
