@@ -23,7 +23,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.base import Status
 from connectors.mailchimp.client import BATCH_MAX, MAX_CONNECTIONS, PAGE_MAX
@@ -89,10 +89,24 @@ class ConnectionLimit:
             await fault_response(429, "Too Many Requests", 1.0)(scope, receive, send)
             return
         self.in_flight += 1
+        done = False
+
+        def release() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.in_flight -= 1
+
+        async def send_and_release(message: Message) -> None:
+            # The slot frees as the last byte goes out: the client may reuse it before this task resumes.
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                release()
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_and_release)
         finally:
-            self.in_flight -= 1
+            release()
 
 
 class MailchimpSandbox:
@@ -170,6 +184,8 @@ class MailchimpSandbox:
                     member, self.purposes[purpose], state in (Status.SUBSCRIBED, Status.PENDING)
                 )
         for name, value in vendor.items():
+            if name not in member and name not in ("tags", "unsubscribe_reason"):
+                raise ValueError(f"{email}: {name!r} is not a Mailchimp member field")
             if name == "tags":
                 self.audience.set_tags(member, [{"name": n, "status": "active"} for n in value])
             else:

@@ -31,7 +31,7 @@ PERMISSIONS = {"a1b2c3d4e5": "Email", "f6e5d4c3b2": "Customized online advertisi
 ADMIN_UNSUBSCRIBE = "N/A (Unsubscribed by an admin)"
 
 
-class MemberError(Exception):
+class MemberError(ValueError):
     """A write Mailchimp refuses: ``title`` as in its problem+json body, ``field`` when one is at fault."""
 
     def __init__(self, title: str, detail: str, field: str = "", status: int = 400) -> None:
