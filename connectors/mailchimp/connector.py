@@ -162,8 +162,8 @@ class MailchimpConnector:
         for outcome in await asyncio.gather(*(self._batch(chunk, plan) for chunk in chunks)):
             results.update(outcome)
         side = plan.side_calls(skip=set(results))
-        results.update(await self._calls(side))
-        results.update(await self._calls(plan.erasures()))
+        results.update(await self._calls(side, plan))
+        results.update(await self._calls(plan.erasures(), plan))
         return [results.get(c.key) or plan.accepted(c.key) for c in changes]
 
     async def _batch(self, members: list[dict[str, Any]], plan: PushPlan) -> dict[str, PushResult]:
@@ -191,12 +191,12 @@ class MailchimpConnector:
             plan.mark_pending(retry_pending, results)
         return results
 
-    async def _calls(self, calls: list[Call]) -> dict[str, PushResult]:
+    async def _calls(self, calls: list[Call], plan: PushPlan) -> dict[str, PushResult]:
         async def run(call: Call) -> dict[str, PushResult]:
             try:
                 await call.run(self.client)
             except ConnectorError as error:
-                return {key: failed_result(key, error, erase=call.erase) for key in call.keys}
+                return {key: failed_result(key, error, gone_is_done=plan.removes(key)) for key in call.keys}
             return {}
 
         merged: dict[str, PushResult] = {}

@@ -26,7 +26,9 @@ class Call:
     email: str
     keys: tuple[str, ...]
     run: CallFn
-    erase: bool = False
+
+
+REMOVALS = frozenset({Action.ERASE, Action.UNSUBSCRIBE, Action.UNTAG})
 
 
 @dataclass
@@ -59,9 +61,10 @@ class EmailPlan:
         return body
 
 
-def failed_result(key: str, error: ConnectorError, *, erase: bool = False) -> PushResult:
-    if erase and isinstance(error, NotFoundError):
-        return PushResult(key, Outcome.ACCEPTED, reason="not in the audience: nothing to erase")
+def failed_result(key: str, error: ConnectorError, *, gone_is_done: bool = False) -> PushResult:
+    if gone_is_done and isinstance(error, NotFoundError):
+        # Erasing or withdrawing someone Mailchimp does not hold: the end state is already reached.
+        return PushResult(key, Outcome.ACCEPTED, reason="not in the audience")
     if isinstance(error, TransientError | AuthError):
         return PushResult(key, Outcome.RETRY_LATER, reason=str(error))
     return PushResult(key, Outcome.REJECTED, reason=str(error))
@@ -72,11 +75,13 @@ class PushPlan:
     emails: dict[str, EmailPlan] = field(default_factory=dict)
     rejected: dict[str, PushResult] = field(default_factory=dict)
     pending: set[str] = field(default_factory=set)
+    actions: dict[str, Action] = field(default_factory=dict)
 
     @classmethod
     def build(cls, changes: Sequence[Change], purposes: dict[str, Construct]) -> PushPlan:
         plan = cls()
         for change in changes:
+            plan.actions[change.key] = change.action
             problem = plan._add(change, purposes)
             if problem is not None:
                 plan.rejected[change.key] = PushResult(change.key, Outcome.REJECTED, reason=problem)
@@ -153,6 +158,9 @@ class PushPlan:
         for entry in self._member_entries(members):
             self.pending.update(key for key in entry.subscribe_keys if key not in results)
 
+    def removes(self, key: str) -> bool:
+        return self.actions.get(key) in REMOVALS
+
     def accepted(self, key: str) -> PushResult:
         if key in self.pending:
             return PushResult(
@@ -175,7 +183,7 @@ class PushPlan:
 
     def erasures(self) -> list[Call]:
         return [
-            Call(entry.email, tuple(entry.erase_keys), _erase(entry.email), erase=True)
+            Call(entry.email, tuple(entry.erase_keys), _erase(entry.email))
             for entry in self.emails.values()
             if entry.erase
         ]

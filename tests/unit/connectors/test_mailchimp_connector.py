@@ -258,3 +258,19 @@ async def test_member_changing_during_a_paged_pull_skips_no_one() -> None:
     assert set(seen) == set(emails)
     assert seen.count(emails[0]) == 2, "the changed member is read again with its new state"
     await conn.aclose()
+
+
+async def test_withdrawing_a_tag_from_a_non_member_is_done_but_adding_one_is_refused(
+    respx_mock: respx.MockRouter,
+) -> None:
+    respx_mock.post(f"{MEMBERS_URL}/{subscriber_hash('stranger@example.nl')}/tags").mock(
+        return_value=problem(404, "Resource Not Found", "The requested resource could not be found.")
+    )
+    changes = [
+        Change("untag", "mailchimp", "stranger@example.nl", Action.UNTAG, tag="vip"),
+        Change("tag", "mailchimp", "stranger@example.nl", Action.TAG, tag="re-permission"),
+    ]
+    results = {r.key: r for r in await connector(Sleeps()).push(changes)}
+    assert (results["untag"].outcome, results["untag"].reason) == (Outcome.ACCEPTED, "not in the audience")
+    assert results["tag"].outcome is Outcome.REJECTED
+    assert "Resource Not Found" in (results["tag"].reason or "")
