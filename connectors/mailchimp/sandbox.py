@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from connectors.base import Status
 from connectors.mailchimp.client import BATCH_MAX, MAX_CONNECTIONS, PAGE_MAX
 from connectors.mailchimp.mapping import Construct, format_time, parse_purposes, purpose_status
-from connectors.mailchimp.sandbox_data import INTERESTS, PERMISSIONS, Audience, MemberError
+from connectors.mailchimp.sandbox_data import INTERESTS, PERMISSIONS, Audience, MemberError, select_fields
 from connectors.sandbox import Clock, FaultInjector, Faults, recorder
 
 API_KEY = "5f4dcc3b5aa765d61d8327deb882cf99-us21"
@@ -293,14 +293,13 @@ class MailchimpSandbox:
                 "Invalid Resource", f"count must be between 0 and {PAGE_MAX}; offset must not be negative."
             )
         found = self.audience.query(params)
-        return JSONResponse(
-            {
-                "members": [dict(m, _links=[]) for m in found[offset : offset + count]],
-                "list_id": self.audience.list_id,
-                "total_items": len(found),
-                "_links": [],
-            }
-        )
+        body = {
+            "members": [dict(m, _links=[]) for m in found[offset : offset + count]],
+            "list_id": self.audience.list_id,
+            "total_items": len(found),
+            "_links": [],
+        }
+        return JSONResponse(select_fields(body, params.get("fields"), params.get("exclude_fields")))
 
     async def _create(self, request: Request) -> Response:
         member, _ = self.audience.upsert(await self._json(request), update_existing=False)

@@ -8,6 +8,7 @@ does not state come from VENDOR-APIS.md section 1: an unsubscribed or cleaned me
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 from dataclasses import dataclass, field
@@ -254,3 +255,38 @@ def _beyond(stamp: datetime | None, bound: datetime | None, *, after: bool) -> b
     if stamp is None or bound is None:
         return bound is None
     return stamp > bound if after else stamp < bound
+
+
+def select_fields(body: Any, fields: str | None, exclude: str | None) -> Any:
+    """Mailchimp's ``fields`` / ``exclude_fields``: comma-separated dot paths, applied inside lists too."""
+    if fields:
+        body = _pick(body, [f.strip().split(".") for f in fields.split(",") if f.strip()])
+    if exclude:
+        body = copy.deepcopy(body)  # nested dicts are the audience's own: never edit them in place
+    for path in (exclude or "").split(","):
+        if path.strip():
+            _drop(body, path.strip().split("."))
+    return body
+
+
+def _pick(value: Any, paths: list[list[str]]) -> Any:
+    if isinstance(value, list):
+        return [_pick(item, paths) for item in value]
+    if not isinstance(value, dict) or any(not path for path in paths):
+        return value
+    picked = {}
+    for head in dict.fromkeys(path[0] for path in paths):
+        if head in value:
+            picked[head] = _pick(value[head], [path[1:] for path in paths if path[0] == head])
+    return picked
+
+
+def _drop(value: Any, path: list[str]) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _drop(item, path)
+    elif isinstance(value, dict) and path[0] in value:
+        if len(path) == 1:
+            del value[path[0]]
+        else:
+            _drop(value[path[0]], path[1:])

@@ -19,13 +19,20 @@ SPEC_NAME = Path("shared") / "specs" / "mailchimp" / "marketing-3.0.55.openapi.j
 CANDIDATES = (ROOT / ".." / SPEC_NAME, ROOT / ".." / ".." / SPEC_NAME)
 
 
+SKIP_REASON = f"Mailchimp spec not found at {CANDIDATES[0].resolve()}: shape checks against it are skipped"
+
+
+def spec_path() -> Path | None:
+    return next((path for path in CANDIDATES if path.is_file()), None)
+
+
 @functools.cache
 def spec() -> dict[str, Any]:
-    for path in CANDIDATES:
-        if path.is_file():
-            loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            return loaded
-    pytest.skip(f"Mailchimp spec not found at {CANDIDATES[0].resolve()}: shape checks against it are skipped")
+    path = spec_path()
+    if path is None:
+        pytest.skip(SKIP_REASON)
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
 
 
 def response_schema(path: str, method: str, status: str = "200") -> dict[str, Any]:

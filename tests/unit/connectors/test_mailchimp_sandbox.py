@@ -209,3 +209,21 @@ async def test_injected_429_carries_retry_after_and_problem_body(
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "3"
     validate(response.json(), response_schema(MEMBERS, "get", "default"))
+
+
+async def test_fields_and_exclude_fields_shape_the_listing(
+    sandbox: MailchimpSandbox, api: httpx.AsyncClient
+) -> None:
+    sandbox.add_contact("jan@example.nl", {"newsletter": Status.SUBSCRIBED})
+    picked = await api.get(
+        f"/lists/{LIST_ID}/members", params={"fields": "members.email_address,members.status,total_items"}
+    )
+    assert picked.json() == {
+        "members": [{"email_address": "jan@example.nl", "status": "subscribed"}],
+        "total_items": 1,
+    }
+    dropped = await api.get(f"/lists/{LIST_ID}/members", params={"exclude_fields": "members.tags,_links"})
+    body = dropped.json()
+    assert "_links" not in body
+    assert "tags" not in body["members"][0]
+    assert "email_address" in body["members"][0]
