@@ -80,7 +80,8 @@ class PushPlan:
     @classmethod
     def build(cls, changes: Sequence[Change], purposes: dict[str, Construct]) -> PushPlan:
         plan = cls()
-        for change in changes:
+        # Audience unsubscribes first: a subscribe of the same member in the same push then meets them.
+        for change in sorted(changes, key=lambda c: not _leaves_audience(c, purposes)):
             plan.actions[change.key] = change.action
             problem = plan._add(change, purposes)
             if problem is not None:
@@ -107,6 +108,9 @@ class PushPlan:
         if construct is None:
             return f"purpose: {change.purpose!r} is not mapped to Mailchimp (SYNC_MAILCHIMP__PURPOSES)"
         on = change.action is Action.SUBSCRIBE
+        if on and entry.status == "unsubscribed":
+            # R30: the same push takes the member off the audience, so no purpose there can be on.
+            return "the same push unsubscribes this member from the audience (R30: restrictive side wins)"
         if on or construct.kind == "status":
             # A purpose is only mailable while the member is subscribed to the audience.
             entry.want_status("subscribed" if on else "unsubscribed")
@@ -187,6 +191,11 @@ class PushPlan:
             for entry in self.emails.values()
             if entry.erase
         ]
+
+
+def _leaves_audience(change: Change, purposes: dict[str, Construct]) -> bool:
+    construct = purposes.get(change.purpose or "")
+    return change.action is Action.UNSUBSCRIBE and construct is not None and construct.kind == "status"
 
 
 def _tags(email: str, tags: dict[str, bool]) -> CallFn:

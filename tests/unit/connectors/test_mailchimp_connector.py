@@ -274,3 +274,28 @@ async def test_withdrawing_a_tag_from_a_non_member_is_done_but_adding_one_is_ref
     assert (results["untag"].outcome, results["untag"].reason) == (Outcome.ACCEPTED, "not in the audience")
     assert results["tag"].outcome is Outcome.REJECTED
     assert "Resource Not Found" in (results["tag"].reason or "")
+
+
+async def test_subscribe_and_unsubscribe_of_one_address_in_one_push_ends_unsubscribed_r30(
+    respx_mock: respx.MockRouter,
+) -> None:
+    batch = respx_mock.post(BATCH_URL).mock(return_value=_batch_result([]))
+    changes = [
+        Change("u", "mailchimp", "a@example.nl", Action.UNSUBSCRIBE, "newsletter"),
+        _subscribe("a@example.nl", "promotions"),
+    ]
+    results = {r.key: r for r in await connector(Sleeps()).push(changes)}
+    members = json.loads(batch.calls.last.request.content)["members"]
+    assert members == [{"email_address": "a@example.nl", "status": "unsubscribed"}]
+    assert results["u"].outcome is Outcome.ACCEPTED
+    assert results["s-a@example.nl-promotions"].outcome is Outcome.REJECTED
+    assert "R30" in (results["s-a@example.nl-promotions"].reason or "")
+
+
+async def test_more_than_500_members_go_out_in_batches_of_500(respx_mock: respx.MockRouter) -> None:
+    batch = respx_mock.post(BATCH_URL).mock(return_value=_batch_result([]))
+    changes = [_subscribe(f"p{i:04d}@example.nl") for i in range(1201)]
+    results = await connector(Sleeps()).push(changes)
+    assert len(results) == 1201
+    sizes = sorted(len(json.loads(call.request.content)["members"]) for call in batch.calls)
+    assert sizes == [201, 500, 500]
