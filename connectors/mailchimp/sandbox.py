@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.base import Status
 from connectors.mailchimp.client import BATCH_MAX, MAX_CONNECTIONS, PAGE_MAX
-from connectors.mailchimp.mapping import Construct, format_time, parse_purposes, purpose_status
+from connectors.mailchimp.mapping import Construct, format_time, parse_purposes, parse_time, purpose_status
 from connectors.mailchimp.sandbox_data import INTERESTS, PERMISSIONS, Audience, MemberError, select_fields
 from connectors.sandbox import Clock, FaultInjector, Faults, recorder
 
@@ -45,6 +45,7 @@ STATUS_FOR = {
     Status.PENDING: "pending",
     Status.NOT_SUBSCRIBED: "transactional",
 }
+TIME_FIELDS = ("last_changed", "timestamp_opt", "timestamp_signup")
 PERSON_UNSUBSCRIBE = "I no longer want to receive these emails"
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -69,6 +70,12 @@ def fault_response(status: int, title: str, retry_after: float | None) -> Respon
         else "An unexpected internal error has occurred. Please contact Support for more information."
     )
     return problem(status, title, detail, retry_after)
+
+
+def _stamp(value: datetime | str) -> str:
+    """Timestamps are stored in one UTC form, so the audience can compare and sort them as strings."""
+    moment = parse_time(value) if isinstance(value, str) else value
+    return format_time(moment) if moment is not None else ""
 
 
 class ConnectionLimit:
@@ -189,7 +196,7 @@ class MailchimpSandbox:
             if name == "tags":
                 self.audience.set_tags(member, [{"name": n, "status": "active"} for n in value])
             else:
-                member[name] = format_time(value) if isinstance(value, datetime) else value
+                member[name] = _stamp(value) if name in TIME_FIELDS else value
         if "last_changed" not in vendor:
             member["last_changed"] = stamp
         return str(member["id"])

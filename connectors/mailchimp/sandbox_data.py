@@ -12,7 +12,6 @@ import copy
 import hashlib
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from connectors.mailchimp.mapping import (
@@ -242,19 +241,17 @@ class Audience:
                     bound = parse_time(params[name])
                 except (TypeError, ValueError) as error:
                     raise MemberError("Invalid Resource", f"{name}: not an ISO 8601 time", name) from error
-                found = [m for m in found if _beyond(parse_time(m["last_changed"]), bound, after=after)]
+                if bound is not None:
+                    # Stored stamps are all in format_time's UTC form, so strings compare as times.
+                    edge = format_time(bound)
+                    found = [
+                        m for m in found if (m["last_changed"] > edge if after else m["last_changed"] < edge)
+                    ]
         sort_field = params.get("sort_field")
         if sort_field:
             # Equal stamps keep insertion order, so offsets inside one second are stable.
             found.sort(key=lambda m: m.get(sort_field) or "", reverse=params.get("sort_dir") == "DESC")
         return found
-
-
-def _beyond(stamp: datetime | None, bound: datetime | None, *, after: bool) -> bool:
-    """Mailchimp's ``since_``/``before_`` filters: changed strictly after / before the bound."""
-    if stamp is None or bound is None:
-        return bound is None
-    return stamp > bound if after else stamp < bound
 
 
 def select_fields(body: Any, fields: str | None, exclude: str | None) -> Any:
