@@ -249,6 +249,8 @@ class MailchimpSandbox:
 
     def _guard(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> Response:
+            if "Authorization" not in request.headers:
+                return problem(401, "API Key Missing", "Your request did not include an API key.")
             if not self._authorised(request):
                 return problem(
                     401,

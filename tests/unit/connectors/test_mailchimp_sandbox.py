@@ -227,3 +227,19 @@ async def test_fields_and_exclude_fields_shape_the_listing(
     assert "_links" not in body
     assert "tags" not in body["members"][0]
     assert "email_address" in body["members"][0]
+
+
+async def test_request_without_credentials_is_401_api_key_missing(sandbox: MailchimpSandbox) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app)) as client:
+        response = await client.get("http://sandbox.test/3.0/ping")
+    assert (response.status_code, response.json()["title"]) == (401, "API Key Missing")
+
+
+async def test_batch_without_update_existing_reports_contact_exists(
+    sandbox: MailchimpSandbox, api: httpx.AsyncClient
+) -> None:
+    sandbox.add_contact("jan@example.nl", {"newsletter": Status.SUBSCRIBED})
+    members = [{"email_address": "jan@example.nl", "status": "unsubscribed"}]
+    result = (await api.post(f"/lists/{LIST_ID}", json={"members": members, "update_existing": False})).json()
+    assert [e["error_code"] for e in result["errors"]] == ["ERROR_CONTACT_EXISTS"]
+    assert sandbox.status("jan@example.nl", "newsletter") is Status.SUBSCRIBED
