@@ -150,6 +150,9 @@ class HubSpotSandbox:
 
     def add_contact(self, email: str, statuses: Mapping[str, Status], **vendor: Any) -> str:
         """Vendor extras: ``opted_out_all=True``, ``legal_basis=...``, ``properties={...}``."""
+        for purpose, status in statuses.items():  # refuse before creating anything: no half-added contact
+            if status not in STATUS_STATE or purpose not in self.purposes:
+                raise ValueError(f"HubSpot has no {status.value} state for purpose {purpose!r}")
         contact = self.state.find(email) or self.state.create(email, vendor.get("properties"))
         for purpose, status in statuses.items():
             self.set_status(

@@ -20,7 +20,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.command("health")(health_cmd.health)
 app.command("demo")(demo_cmd.demo)
-app.command("sandbox")(sandbox_cmd.serve)
+app.command("sandbox")(sandbox_cmd.sandbox)
 pending.register(app)
 
 

@@ -33,6 +33,16 @@ def register(fixture: VendorFixture) -> None:
 # One entry per vendor below.
 
 
+register(
+    VendorFixture(
+        name="mailchimp",
+        # newsletter is the audience status; the others an interest, a tag and a GDPR marketing permission.
+        purposes=("newsletter", "promotions", "events", "lead_magnet"),
+        tiny_pages=lambda connector: setattr(connector, "page_size", 5),
+    )
+)
+
+
 def _shopify_schema_present() -> bool:
     from connectors.shopify.schema import default_schema_path
 
