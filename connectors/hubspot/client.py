@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from connectors.errors import ConnectorError
-from connectors.http import RateBudget, RetryPolicy, Sleep, VendorHTTP, make_client
+from connectors.http import RateBudget, RetryPolicy, Sleep, VendorHTTP, error_body, make_client
 from connectors.hubspot.mapping import CONTACT_PROPERTIES, to_millis
 
 SYSTEM = "hubspot"
@@ -29,12 +29,9 @@ JSON = dict[str, Any]
 
 def describe(response: httpx.Response) -> str:
     """HubSpot's own reason for a failed response: category, message and field details."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}: {response.text[:200]}"
-    if not isinstance(body, dict):
-        return f"HTTP {response.status_code}: {str(body)[:200]}"
+    body = error_body(response)
+    if isinstance(body, str):
+        return body
     parts = [str(body.get("category") or body.get("errorType") or f"HTTP {response.status_code}")]
     if body.get("message"):
         parts.append(str(body["message"]))
