@@ -1,11 +1,9 @@
-"""The HubSpot connector against mocked HTTP (respx): retries, errors, partial batches, mapping edges."""
+"""The HubSpot connector's pull and HTTP handling against mocked HTTP (respx): retries, errors, paging, mapping edges."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import random
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -13,146 +11,31 @@ import pytest
 import respx
 
 from config.hubspot import HubSpotSettings
-from connectors.base import Action, Basis, Change, GlobalState, Outcome, Page, PushResult, Status
+from connectors.base import GlobalState, Status
 from connectors.errors import AuthError, ConnectorError, PaginationError, RejectedError, TransientError
 from connectors.http import RetryPolicy
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.connector import HubSpotConnector
-
-BASE = "https://hubspot.test"
-LIST = ("GET", "/crm/v3/objects/contacts")
-SEARCH = ("POST", "/crm/v3/objects/contacts/search")
-READ = ("POST", "/communication-preferences/v4/statuses/batch/read")
-WRITE = ("POST", "/communication-preferences/v4/statuses/batch/write")
-WIDE = ("POST", "/communication-preferences/v4/statuses/batch/unsubscribe-all/read")
-GDPR = ("POST", "/crm/v3/objects/contacts/gdpr-delete")
-NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-
-def rate_limited(retry_after: str | None = None) -> httpx.Response:
-    """HubSpot's documented 429 body: errorType and policyName, no category."""
-    body = {
-        "status": "error",
-        "message": "You have reached your ten_secondly_rolling limit.",
-        "errorType": "RATE_LIMIT",
-        "correlationId": "c033cdaa-2c40-4a64-ae48-b4cec88dad24",
-        "policyName": "TEN_SECONDLY_ROLLING",
-        "requestId": "3d3e35b7-0dae-4b9f-a6e3-9c230cbcf8dd",
-    }
-    return httpx.Response(429, json=body, headers={"Retry-After": retry_after} if retry_after else None)
-
-
-def hubspot_error(status: int, category: str, message: str) -> httpx.Response:
-    body = {
-        "status": "error",
-        "message": message,
-        "correlationId": "9d1c3f5e-0000-4000-8000-000000000000",
-        "category": category,
-    }
-    return httpx.Response(status, json=body)
-
-
-def contact(
-    contact_id: str, email: str | None, modified: str = "2024-05-01T10:00:00.000Z", optout: str = "false"
-) -> dict[str, object]:
-    properties = {
-        "lastmodifieddate": modified,
-        "createdate": "2024-04-01T09:00:00.000Z",
-        "hs_email_optout": optout,
-    }
-    if email is not None:
-        properties["email"] = email
-    return {
-        "id": contact_id,
-        "properties": properties,
-        "createdAt": "2024-04-01T09:00:00.000Z",
-        "updatedAt": modified,
-        "archived": False,
-    }
-
-
-def status(email: str, subscription_id: int, state: str, **extra: object) -> dict[str, object]:
-    return {
-        "subscriberIdString": email,
-        "subscriptionId": subscription_id,
-        "channel": "EMAIL",
-        "status": state,
-        "source": "Public status API",
-        "timestamp": "2024-04-20T08:30:00.000Z",
-        **extra,
-    }
-
-
-def batch(results: list[object], errors: list[object] | None = None) -> httpx.Response:
-    body: dict[str, object] = {
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": "2024-05-01T12:00:00.000Z",
-        "completedAt": "2024-05-01T12:00:00.100Z",
-    }
-    if errors:
-        body |= {"errors": errors, "numErrors": len(errors)}
-    return httpx.Response(207 if errors else 200, json=body)
-
-
-def item_error(email: str, subscription_id: int | None, message: str) -> dict[str, object]:
-    context: dict[str, list[str]] = {"subscriberIdString": [email]}
-    if subscription_id is not None:
-        context["subscriptionId"] = [str(subscription_id)]
-    return {
-        "status": "error",
-        "category": "VALIDATION_ERROR",
-        "message": message,
-        "context": context,
-        "errors": [],
-        "links": {},
-    }
-
-
-def on(mock: respx.MockRouter, endpoint: tuple[str, str]) -> respx.Route:
-    """A route on method and path alone: query parameters are checked where a test cares."""
-    return mock.route(method=endpoint[0], host="hubspot.test", path=endpoint[1])
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=True) as router:
-        yield router
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def connector(sleeps: Sleeps) -> Iterator[HubSpotConnector]:
-    settings = HubSpotSettings(
-        access_token="pat-test", base_url=BASE, subscriptions={"newsletter": "101", "promotions": "102"}
-    )
-    retry = RetryPolicy(max_attempts=3, sleep=sleeps, rng=random.Random(1))
-    built = HubSpotConnector(settings, retry=retry, clock=lambda: NOW)
-    yield built
-    asyncio.run(built.aclose())
-
-
-def pull(connector: HubSpotConnector, since: str | None = None) -> list[Page]:
-    async def collect() -> list[Page]:
-        return [page async for page in connector.pull("contacts", since)]
-
-    return asyncio.run(collect())
-
-
-def push(connector: HubSpotConnector, changes: list[Change]) -> dict[str, PushResult]:
-    return {result.key: result for result in asyncio.run(connector.push(changes))}
+from tests.unit.connectors.hubspot_mocks import (
+    BASE,
+    LIST,
+    READ,
+    SEARCH,
+    WIDE,
+    Sleeps,
+    batch,
+    connector_fixture,  # noqa: F401 - a fixture
+    contact,
+    hubspot_error,
+    item_error,
+    missing_scopes,
+    mock_fixture,  # noqa: F401 - a fixture
+    on,
+    pull,
+    rate_limited,
+    sleeps_fixture,  # noqa: F401 - a fixture
+    status,
+)
 
 
 def test_rate_limited_request_waits_retry_after_then_succeeds(
@@ -348,155 +231,6 @@ def test_incremental_pull_searches_from_the_watermark_oldest_first(
     assert json.loads(page.checkpoint or "") == {"at": "2024-05-01T10:00:00+00:00", "keys": ["1", "2"]}
 
 
-def test_partial_batch_failure_gives_each_change_its_own_result(
-    mock: respx.MockRouter, connector: HubSpotConnector
-) -> None:
-    on(mock, WRITE).mock(
-        return_value=batch(
-            [status("ok@example.com", 101, "SUBSCRIBED", setStatusSuccessReason="REQUESTED_CHANGE_OCCURRED")],
-            [item_error("bad@example.com", 101, "bad@example.com is not a valid subscriber")],
-        )
-    )
-    changes = [
-        Change("k-ok", "hubspot", "ok@example.com", Action.SUBSCRIBE, "newsletter", basis=Basis.CONSENT),
-        Change("k-bad", "hubspot", "bad@example.com", Action.SUBSCRIBE, "newsletter", basis=Basis.CONSENT),
-    ]
-
-    results = push(connector, changes)
-
-    assert results["k-ok"].outcome is Outcome.ACCEPTED
-    assert results["k-bad"].outcome is Outcome.REJECTED
-    assert "not a valid subscriber" in (results["k-bad"].reason or "")
-
-
-def test_legal_basis_follows_the_decision_basis(mock: respx.MockRouter, connector: HubSpotConnector) -> None:
-    write = on(mock, WRITE).mock(
-        return_value=batch(
-            [
-                status("a@example.com", 101, "SUBSCRIBED"),
-                status("b@example.com", 102, "SUBSCRIBED"),
-                status("c@example.com", 101, "UNSUBSCRIBED"),
-            ]
-        )
-    )
-    changes = [
-        Change("a", "hubspot", "a@example.com", Action.SUBSCRIBE, "newsletter", basis=Basis.CONSENT),
-        Change("b", "hubspot", "b@example.com", Action.SUBSCRIBE, "promotions", basis=Basis.SOFT_OPT_IN),
-        Change("c", "hubspot", "c@example.com", Action.UNSUBSCRIBE, "newsletter"),
-    ]
-
-    results = push(connector, changes)
-
-    inputs = json.loads(write.calls.last.request.content)["inputs"]
-    assert [(i["subscriptionId"], i["statusState"], i.get("legalBasis")) for i in inputs] == [
-        (101, "SUBSCRIBED", "CONSENT_WITH_NOTICE"),
-        (102, "SUBSCRIBED", "LEGITIMATE_INTEREST_CLIENT"),
-        (101, "UNSUBSCRIBED", None),
-    ]
-    assert all(i["channel"] == "EMAIL" for i in inputs)
-    assert {r.outcome for r in results.values()} == {Outcome.ACCEPTED}
-
-
-def test_subscribe_without_basis_or_mapping_is_refused_before_any_request(
-    connector: HubSpotConnector,
-) -> None:
-    with respx.mock(assert_all_mocked=True) as nothing:
-        results = push(
-            connector,
-            [
-                Change("none", "hubspot", "a@example.com", Action.SUBSCRIBE, "newsletter"),
-                Change(
-                    "unmapped", "hubspot", "a@example.com", Action.SUBSCRIBE, "events", basis=Basis.CONSENT
-                ),
-                Change("tag", "hubspot", "a@example.com", Action.TAG, tag="vip"),
-            ],
-        )
-        assert nothing.calls.call_count == 0
-    assert {k: r.outcome for k, r in results.items()} == {
-        "none": Outcome.REJECTED,
-        "unmapped": Outcome.REJECTED,
-        "tag": Outcome.REJECTED,
-    }
-    assert "legal basis" in (results["none"].reason or "")
-    assert "SYNC_HUBSPOT__SUBSCRIPTIONS" in (results["unmapped"].reason or "")
-
-
-def test_subscribe_of_contact_opted_out_of_all_reports_the_vendor_state_r17(
-    mock: respx.MockRouter,
-    connector: HubSpotConnector,
-) -> None:
-    """HubSpot keeps a contact who opted out of all email unsubscribed: a fact (R17), not retried."""
-    on(mock, WRITE).mock(
-        return_value=batch(
-            [
-                status(
-                    "o@example.com",
-                    101,
-                    "UNSUBSCRIBED",
-                    setStatusSuccessReason="UNSUBSCRIBE_FROM_ALL_OCCURRED",
-                )
-            ]
-        )
-    )
-
-    results = push(
-        connector,
-        [Change("k", "hubspot", "o@example.com", Action.SUBSCRIBE, "newsletter", basis=Basis.CONSENT)],
-    )
-
-    result = results["k"]
-    assert result.outcome is Outcome.REJECTED
-    assert result.vendor_state == "unsubscribed_all"
-    assert "R17" in (result.reason or "")
-
-
-def test_batch_that_stays_rate_limited_is_retried_later_per_item(
-    mock: respx.MockRouter, connector: HubSpotConnector
-) -> None:
-    calls = on(mock, WRITE).mock(return_value=rate_limited())
-
-    results = push(connector, [Change("k", "hubspot", "a@example.com", Action.UNSUBSCRIBE, "newsletter")])
-
-    assert calls.call_count == 3
-    assert results["k"].outcome is Outcome.RETRY_LATER
-    assert "RATE_LIMIT - You have reached your ten_secondly_rolling limit." in (results["k"].reason or "")
-
-
-def test_same_subscription_twice_goes_in_separate_batches_in_order(
-    mock: respx.MockRouter, connector: HubSpotConnector
-) -> None:
-    write = on(mock, WRITE).mock(
-        side_effect=[
-            batch([status("a@example.com", 101, "SUBSCRIBED")]),
-            batch([status("a@example.com", 101, "UNSUBSCRIBED")]),
-        ]
-    )
-    changes = [
-        Change("first", "hubspot", "a@example.com", Action.SUBSCRIBE, "newsletter", basis=Basis.CONSENT),
-        Change("then", "hubspot", "a@example.com", Action.UNSUBSCRIBE, "newsletter"),
-    ]
-
-    results = push(connector, changes)
-
-    assert [json.loads(c.request.content)["inputs"][0]["statusState"] for c in write.calls] == [
-        "SUBSCRIBED",
-        "UNSUBSCRIBED",
-    ]
-    assert {r.outcome for r in results.values()} == {Outcome.ACCEPTED}
-
-
-def test_erasure_uses_gdpr_delete_by_email(mock: respx.MockRouter, connector: HubSpotConnector) -> None:
-    calls = on(mock, GDPR).mock(return_value=httpx.Response(204))
-
-    results = push(connector, [Change("k", "hubspot", "a@example.com", Action.ERASE)])
-
-    assert json.loads(calls.calls.last.request.content) == {
-        "objectId": "a@example.com",
-        "idProperty": "email",
-    }
-    assert results["k"].outcome is Outcome.ACCEPTED
-
-
 def test_request_budgets_keep_to_ten_secondly_and_search_limits(mock: respx.MockRouter) -> None:
     """Two budgets: 2 requests per 10 s for the API, 1 search per second, on a hand-moved clock."""
     now = [0.0]
@@ -527,12 +261,6 @@ def test_request_budgets_keep_to_ten_secondly_and_search_limits(mock: respx.Mock
     asyncio.run(run())
 
     assert waits == [10.0, 1.0]
-
-
-def missing_scopes() -> httpx.Response:
-    return hubspot_error(
-        403, "MISSING_SCOPES", "This app hasn't been granted all required scopes to make this call."
-    )
 
 
 def test_batch_read_refused_with_403_falls_back_to_one_get_per_contact(
