@@ -1,0 +1,298 @@
+"""The Klaviyo connector: pulls profiles with their email consent and list memberships, pushes jobs.
+
+Klaviyo's subscription jobs and list calls answer 202/204 with no per-item result, so an accepted push
+is ``verify_on_pull``: the outbox keeps it open until a pull shows the vendor holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from config.klaviyo import KlaviyoSettings
+from connectors.base import (
+    Action,
+    Capabilities,
+    Change,
+    ContactRecord,
+    Outcome,
+    Page,
+    PushResult,
+    RecordError,
+    StreamInfo,
+)
+from connectors.errors import AuthError, ConnectorError, RejectedError, TransientError
+from connectors.http import RetryPolicy
+from connectors.klaviyo.client import KlaviyoClient
+from connectors.klaviyo.mapping import (
+    SYSTEM,
+    PurposeMap,
+    profile_stamp,
+    rejected_indices,
+    subscribe_job,
+    to_contact,
+    unsubscribe_job,
+    updated_filter,
+)
+from connectors.pagination import Watermark, follow_tokens
+from sync_worker.identity import InvalidEmailError, normalise_email
+from sync_worker.logs import get_logger
+
+SUBSCRIBE_MAX = 1000
+UNSUBSCRIBE_MAX = 100
+LIST_MAX = 1000
+CUSTOM_SOURCE = "sync-worker"
+SUBSCRIBE_PATH = "/api/profile-subscription-bulk-create-jobs"
+UNSUBSCRIBE_PATH = "/api/profile-subscription-bulk-delete-jobs"
+ITEM_POINTER = "/data/attributes/profiles/data/"
+
+log = get_logger(connector=SYSTEM)
+
+Now = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class KlaviyoConnector:
+    name = SYSTEM
+
+    def __init__(
+        self, client: KlaviyoClient, purposes: PurposeMap, *, page_size: int = 100, clock: Now | None = None
+    ) -> None:
+        self.client = client
+        self.purposes = purposes
+        self.page_size = page_size
+        self.clock = clock or _utc_now
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Any,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Now | None = None,
+    ) -> KlaviyoConnector:
+        """Build from the root Settings or from KlaviyoSettings; ``clock`` gives the run's start time."""
+        vendor: KlaviyoSettings = getattr(settings, "klaviyo", settings)
+        if vendor.api_key is None:
+            raise AuthError(SYSTEM, "SYNC_KLAVIYO__API_KEY is not set")
+        client = KlaviyoClient(
+            vendor.effective_base_url() or "https://a.klaviyo.com",
+            vendor.api_key.get_secret_value(),
+            vendor.revision,
+            transport=transport,
+            retry=retry,
+        )
+        purposes = PurposeMap(
+            lists=dict(vendor.lists),
+            consent_purposes=tuple(vendor.consent_purposes),
+            unsubscribe_is_objection=vendor.unsubscribe_is_objection,
+            collection_point=vendor.collection_point,
+        )
+        return cls(client, purposes, page_size=vendor.page_size, clock=clock)
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            system=SYSTEM,
+            streams=(StreamInfo("contacts", incremental=True, sorted=True, page_size_max=100),),
+            actions=frozenset({Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.ERASE}),
+            purposes=self.purposes.purposes,
+            batch_max={Action.SUBSCRIBE: SUBSCRIBE_MAX, Action.UNSUBSCRIBE: UNSUBSCRIBE_MAX, Action.ERASE: 1},
+            max_concurrency=8,
+            rate_limit="per endpoint: profiles and jobs 75/s 750/m, list changes 10/s 150/m, deletions 3/s 60/m",
+        )
+
+    async def pull(self, stream: str, since: str | None = None) -> AsyncIterator[Page]:
+        """Profiles changed after the watermark ``since``, oldest change first.
+
+        Klaviyo's ``greater-than(updated, t)`` is open; asking from a second before the watermark and
+        dropping the keys already seen there makes the boundary closed (nothing stamped ``t`` is lost).
+        """
+        if stream != "contacts":
+            raise KeyError(f"{SYSTEM} has no stream {stream!r}")
+        mark = Watermark.decode(since)
+        ceiling = self.clock()
+        params: dict[str, str | int] = {
+            "additional-fields[profile]": "subscriptions",
+            "sort": "updated",
+            "page[size]": self.page_size,
+        }
+        if mark.at is not None:
+            params["filter"] = updated_filter(mark.at - timedelta(seconds=1))
+
+        async def fetch(url: str | None) -> tuple[dict[str, Any], str | None]:
+            body = await self.client.get_page(url or "/api/profiles", None if url else params)
+            return body, (body.get("links") or {}).get("next")
+
+        async for body in follow_tokens(SYSTEM, fetch):
+            data = [item for item in body.get("data") or [] if isinstance(item, dict)]
+            fresh = [item for item in data if mark.admits(*_key_stamp(item))]
+            memberships = await self._memberships(fresh)
+            records: list[ContactRecord] = []
+            errors: list[RecordError] = []
+            for item in fresh:
+                mapped = to_contact(item, memberships.get(str(item.get("id")), {}), self.purposes)
+                if isinstance(mapped, RecordError):
+                    log.warning(
+                        "record_skipped", record_id=mapped.record_id, field=mapped.field, error=mapped.message
+                    )
+                    errors.append(mapped)
+                else:
+                    records.append(mapped)
+            mark = mark.advance((_key_stamp(item) for item in fresh), ceiling)
+            final = not (body.get("links") or {}).get("next")
+            yield Page("contacts", tuple(records), tuple(errors), checkpoint=mark.encode(), final=final)
+
+    async def _memberships(self, profiles: Sequence[dict[str, Any]]) -> dict[str, dict[str, datetime | None]]:
+        """profile id → {list purpose: joined_group_at} for this page's profiles, one call per list."""
+        emails = [
+            e for e in ((p.get("attributes") or {}).get("email") for p in profiles) if isinstance(e, str)
+        ]
+        lists = self.purposes.list_purposes()
+        if not emails or not lists:
+            return {}
+        found = await asyncio.gather(*(self.client.list_members(lid, emails) for lid in lists.values()))
+        out: dict[str, dict[str, datetime | None]] = defaultdict(dict)
+        for purpose, members in zip(lists, found, strict=True):
+            for profile_id, joined in members.items():
+                out[profile_id][purpose] = joined
+        return out
+
+    async def push(self, changes: Sequence[Change]) -> list[PushResult]:
+        results: list[PushResult] = []
+        subscribes: dict[tuple[str | None, bool], list[Change]] = defaultdict(list)
+        unsubscribes: list[Change] = []
+        list_changes: dict[tuple[str, str], list[Change]] = defaultdict(list)  # (method, list id)
+        erasures: list[Change] = []
+        list_purposes = self.purposes.list_purposes()
+        for raw in changes:
+            try:
+                change = _normalised(raw)
+            except InvalidEmailError as error:
+                results.append(_rejected(raw, f"invalid e-mail address: {error}"))
+                continue
+            if change.action is Action.ERASE:
+                erasures.append(change)
+            elif change.action in (Action.TAG, Action.UNTAG):
+                results.append(_rejected(change, "Klaviyo profiles have no tags; map the purpose to a list"))
+            elif change.purpose in self.purposes.consent_purposes:
+                if change.action is Action.SUBSCRIBE:
+                    key = (self.purposes.lists.get(change.purpose), change.consent_at is not None)
+                    subscribes[key].append(change)
+                else:
+                    unsubscribes.append(change)  # R20: a consent-purpose withdrawal: the account-wide consent
+            elif change.purpose in list_purposes:
+                # A list purpose is left or joined through the list alone: an unsubscribe job with a list
+                # would globally unsubscribe a profile not in that list (Klaviyo's warning, VENDOR-APIS 2.3).
+                method = "POST" if change.action is Action.SUBSCRIBE else "DELETE"
+                list_changes[(method, list_purposes[change.purpose])].append(change)
+            else:
+                results.append(_rejected(change, f"purpose {change.purpose!r} has no Klaviyo mapping"))
+
+        for (list_id, historical), group in subscribes.items():
+            for batch in _chunks(group, SUBSCRIBE_MAX):
+                results += await self._job(batch, SUBSCRIBE_PATH, list_id, historical)
+        for batch in _chunks(unsubscribes, UNSUBSCRIBE_MAX):
+            results += await self._job(batch, UNSUBSCRIBE_PATH)
+        for (method, list_id), group in list_changes.items():
+            results += await self._list_change(method, list_id, group)
+        for change in erasures:
+            results += await self._guard([change], self.client.request_deletion(change.email))
+        return results
+
+    async def _job(
+        self, batch: list[Change], path: str, list_id: str | None = None, historical: bool = False
+    ) -> list[PushResult]:
+        """Post one job; when Klaviyo refuses it for some items, drop those and post the rest again."""
+        results: list[PushResult] = []
+        while batch:
+            if path == SUBSCRIBE_PATH:
+                profiles = [(c.email, c.consent_at if historical else None) for c in batch]
+                body = subscribe_job(profiles, list_id, CUSTOM_SOURCE)
+            else:
+                body = unsubscribe_job([c.email for c in batch])
+            try:
+                await self.client.post_job(path, body)
+            except RejectedError as error:
+                bad = {i for i in rejected_indices(str(error), ITEM_POINTER) if i < len(batch)}
+                if not bad:
+                    return results + [_rejected(c, str(error)) for c in batch]
+                results += [_rejected(batch[i], str(error)) for i in sorted(bad)]
+                batch = [c for i, c in enumerate(batch) if i not in bad]
+                continue
+            except ConnectorError as error:
+                return results + _failed(batch, error)
+            return results + [_accepted(c) for c in batch]
+        return results
+
+    async def _list_change(self, method: str, list_id: str, group: list[Change]) -> list[PushResult]:
+        results: list[PushResult] = []
+        missing = sorted({c.email for c in group if not c.external_id})
+        try:
+            ids = await self.client.profile_ids(missing) if missing else {}
+        except ConnectorError as error:
+            return _failed(group, error)
+        ready: list[tuple[Change, str]] = []
+        for change in group:
+            profile_id = change.external_id or ids.get(change.email)
+            if profile_id:
+                ready.append((change, profile_id))
+            elif method == "DELETE":  # no profile, so not in the list: already what was asked
+                results.append(PushResult(change.key, Outcome.ACCEPTED, reason="no Klaviyo profile"))
+            else:
+                results.append(_rejected(change, "no Klaviyo profile with this address to add to the list"))
+        for batch in _chunks(ready, LIST_MAX):
+            changes = [c for c, _ in batch]
+            ids_in_batch = list(dict.fromkeys(pid for _, pid in batch))
+            results += await self._guard(changes, self.client.change_list(method, list_id, ids_in_batch))
+        return results
+
+    async def _guard(self, batch: list[Change], call: Awaitable[None]) -> list[PushResult]:
+        try:
+            await call
+        except ConnectorError as error:
+            return _failed(batch, error)
+        return [_accepted(c) for c in batch]
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _key_stamp(item: dict[str, Any]) -> tuple[str, datetime | None]:
+    profile_id, stamp = profile_stamp(item)
+    return str(profile_id), stamp
+
+
+def _normalised(change: Change) -> Change:
+    email = normalise_email(change.email)
+    if email == change.email:
+        return change
+    return replace(change, email=email)
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
+
+
+def _accepted(change: Change) -> PushResult:
+    return PushResult(change.key, Outcome.ACCEPTED, verify_on_pull=True)
+
+
+def _rejected(change: Change, reason: str) -> PushResult:
+    return PushResult(change.key, Outcome.REJECTED, reason=reason)
+
+
+def _failed(batch: Sequence[Change], error: ConnectorError) -> list[PushResult]:
+    if isinstance(error, AuthError):
+        raise error  # bad credentials fail the whole push, never item by item
+    outcome = Outcome.RETRY_LATER if isinstance(error, TransientError) else Outcome.REJECTED
+    return [PushResult(c.key, outcome, reason=str(error)) for c in batch]
