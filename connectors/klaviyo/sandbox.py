@@ -12,7 +12,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -101,6 +101,7 @@ class KlaviyoSandbox:
         self.members: dict[str, dict[str, datetime]] = {lid: {} for lid in self.purposes.lists.values()}
         self.jobs: list[dict[str, Any]] = []  # every accepted job body, for tests that inspect pushes
         self.limits_enabled = False  # the burst/steady windows; off unless a test turns them on
+        self.ticks: Callable[[], float] = time.monotonic  # the rate windows' clock; tests may pin it
         self._windows: dict[tuple[str, int], tuple[int, int]] = {}  # (bucket, period) → (window, count)
         self._next_id = 0
         routes = [
@@ -234,7 +235,7 @@ class KlaviyoSandbox:
             self._count(bucket)
 
     def _count(self, bucket: str) -> None:
-        now = time.monotonic()
+        now = self.ticks()
         burst, steady = LIMITS[bucket]
         for limit, period in ((burst, 1), (steady, 60)):
             window = int(now // period)
@@ -254,7 +255,7 @@ class KlaviyoSandbox:
     def _rate_headers(self, response: Response, bucket: str) -> Response:
         """Non-429 answers carry the steady window's RateLimit-* headers (Klaviyo's rate-limit guide)."""
         steady = LIMITS[bucket][1]
-        now = time.monotonic()
+        now = self.ticks()
         window, count = self._windows.get((bucket, 60), (int(now // 60), 0))
         response.headers["RateLimit-Limit"] = str(steady)
         response.headers["RateLimit-Remaining"] = str(max(0, steady - count))
