@@ -126,6 +126,13 @@ class KlaviyoClient:
                     found[email.strip().lower()] = item["id"]
         return found
 
+    async def create_profile(self, email: str) -> str:
+        """``POST /api/profiles`` (201): a bare profile, so that it can join a list; returns its id."""
+        body = {"data": {"type": "profile", "attributes": {"email": email}}}
+        response = await self.profiles.request("POST", "/api/profiles", json=body)
+        profile_id: str = response.json()["data"]["id"]
+        return profile_id
+
     async def post_job(self, path: str, body: Mapping[str, Any]) -> None:
         """Subscription jobs: 202 with no body and no per-item result."""
         await self.profiles.request("POST", path, json=body)

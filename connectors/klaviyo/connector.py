@@ -248,8 +248,15 @@ class KlaviyoConnector:
                 ready.append((change, profile_id))
             elif method == "DELETE":  # no profile, so not in the list: already what was asked
                 results.append(PushResult(change.key, Outcome.ACCEPTED, reason="no Klaviyo profile"))
-            else:
-                results.append(_rejected(change, "no Klaviyo profile with this address to add to the list"))
+            else:  # joining a list needs a profile: create a bare one (no consent is written)
+                try:
+                    ids[change.email] = ids.get(change.email) or await self.client.create_profile(
+                        change.email
+                    )
+                except ConnectorError as error:
+                    results += _failed([change], error)
+                    continue
+                ready.append((change, ids[change.email]))
         for batch in _chunks(ready, LIST_MAX):
             changes = [c for c, _ in batch]
             ids_in_batch = list(dict.fromkeys(pid for _, pid in batch))

@@ -50,6 +50,7 @@ TITLES = {
     401: ("not_authenticated", "Authentication credentials were not provided."),
     404: ("not_found", "Not found."),
     405: ("method_not_allowed", "Method not allowed."),
+    409: ("duplicate_profile", "Conflict."),
     429: ("throttled", "Request was throttled."),
     500: ("error", "A server error occurred."),
     503: ("error", "A server error occurred."),
@@ -107,6 +108,8 @@ class KlaviyoSandbox:
         routes = [
             Route("/api/profiles", self.get_profiles, methods=["GET"]),
             Route("/api/profiles/", self.get_profiles, methods=["GET"]),
+            Route("/api/profiles", self.create_profile, methods=["POST"]),
+            Route("/api/profiles/", self.create_profile, methods=["POST"]),
             Route("/api/lists/{id}/profiles", self.get_list_profiles, methods=["GET"]),
             Route("/api/lists/{id}/profiles/", self.get_list_profiles, methods=["GET"]),
             Route("/api/lists/{id}/relationships/profiles", self.change_list, methods=["POST", "DELETE"]),
@@ -296,6 +299,30 @@ class KlaviyoSandbox:
             for p, _ in page[0]
         ]
         return self._rate_headers(self._document(request, data, page[1]), "profiles")
+
+    async def create_profile(self, request: Request) -> Response:
+        self._guard(request, "profiles")
+        body = await self._body(request)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or data.get("type") != "profile":
+            raise _Rejected(error_response(400, "Expected type 'profile'.", source={"pointer": "/data/type"}))
+        errors: list[tuple[str, str]] = []
+        email = self._email(data, "/data/attributes", errors)
+        if email is None:
+            return _errors(errors)
+        existing = self._find(email)
+        if existing is not None:  # Klaviyo answers 409 and names the profile that already has the address
+            response = error_response(409, "A profile already exists with one of these identifiers.")
+            document = json.loads(bytes(response.body))
+            document["errors"][0]["meta"] = {"duplicate_profile_id": existing.id}
+            return JSONResponse(document, status_code=409, media_type=JSON_API)
+        profile = self._create(email, self.clock.now())
+        base = str(request.base_url).rstrip("/")
+        document = {
+            "data": profile.render(base, subscriptions=False, fields=None),
+            "links": {"self": f"{base}/api/profiles/"},
+        }
+        return self._rate_headers(JSONResponse(document, status_code=201, media_type=JSON_API), "profiles")
 
     async def get_list_profiles(self, request: Request) -> Response:
         self._guard(request, "profiles")

@@ -395,3 +395,30 @@ def test_official_sdk_lists_profiles_and_subscribes_against_the_sandbox() -> Non
     assert listing.data[0].attributes.subscriptions.email.marketing.consent == "SUBSCRIBED"
     assert [m.attributes.email for m in members.data] == ["a@example.com"]
     assert box.status("b@example.com", "newsletter") is Status.SUBSCRIBED
+
+
+def test_joining_a_list_creates_a_bare_profile_for_an_unknown_address_without_writing_consent() -> None:
+    box = sandbox()
+    conn = connector(box)
+    results = run(
+        closing(
+            conn, conn.push([Change("k", "klaviyo", "fresh@example.com", Action.SUBSCRIBE, "promotions")])
+        )
+    )
+    assert results[0].outcome is Outcome.ACCEPTED
+    assert box.status("fresh@example.com", "promotions") is Status.SUBSCRIBED
+    assert box.status("fresh@example.com", "newsletter") is Status.NOT_SUBSCRIBED  # consent untouched
+    assert ("POST", "/api/profiles") in box.requests
+
+
+def test_create_profile_answers_match_the_official_spec() -> None:
+    box = sandbox()
+    body = {"data": {"type": "profile", "attributes": {"email": "a@example.com"}}}
+    request_schema("/api/profiles", "post").validate(body)
+    created = _send(box, "POST", "/api/profiles", json=body)
+    assert created.status_code == 201
+    response_schema("/api/profiles", "post", "201").validate(created.json())
+    duplicate = _send(box, "POST", "/api/profiles", json=body)
+    assert duplicate.status_code == 409
+    assert duplicate.json()["errors"][0]["meta"] == {"duplicate_profile_id": created.json()["data"]["id"]}
+    response_schema("/api/profiles", "post", "4XX").validate(duplicate.json())
