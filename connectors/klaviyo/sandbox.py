@@ -169,6 +169,18 @@ class KlaviyoSandbox:
         )
         return record.status_of(purpose) if isinstance(record, ContactRecord) else None
 
+    def demo_people(self) -> list[dict[str, Any]]:
+        """A small mixed audience for ``sync-worker sandbox klaviyo --seed demo``."""
+        people: list[dict[str, Any]] = []
+        for i in range(12):
+            statuses = {"newsletter": ("subscribed", "unsubscribed", "not_subscribed")[i % 3]}
+            if i % 2:
+                statuses["promotions"] = "subscribed"
+            if i % 5 == 4:
+                statuses["events"] = "unsubscribed"
+            people.append({"email": f"demo{i:02d}@example.com", "statuses": statuses})
+        return people
+
     # --- state changes ------------------------------------------------------------------------------
     def _find(self, email: str) -> Profile | None:
         wanted = email.strip().lower()

@@ -14,7 +14,6 @@ OWNERS = {
     "export": "the consent ledger (issue 3)",
     "erase": "the consent ledger (issue 3)",
     "ledger": "the consent ledger (issue 3)",
-    "sandbox": "the vendor sandboxes (issues 4 and 5)",
     "runs": "the reconciliation log (issue 6)",
     "log": "the reconciliation log (issue 6)",
 }
