@@ -31,3 +31,11 @@ def register(fixture: VendorFixture) -> None:
 
 
 # One entry per vendor below.
+
+
+def _klaviyo_tiny_pages(connector: Any) -> None:
+    connector.page_size = 2
+
+
+# Klaviyo: newsletter is the account-wide email consent, promotions a list (both mappings exercised).
+register(VendorFixture("klaviyo", ("newsletter", "promotions"), tiny_pages=_klaviyo_tiny_pages))

@@ -8,7 +8,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import respx
-from klaviyo_support import (
+
+from config.klaviyo import KlaviyoSettings
+from connectors.base import Action, Change, Outcome
+from connectors.errors import AuthError, PaginationError, TransientError
+from connectors.klaviyo.connector import KlaviyoConnector
+from connectors.pagination import Watermark
+from tests.unit.connectors.klaviyo_support import (
     Sleeps,
     closing,
     error_body,
@@ -19,12 +25,6 @@ from klaviyo_support import (
     run,
     spec_profile,
 )
-
-from config.klaviyo import KlaviyoSettings
-from connectors.base import Action, Change, Outcome
-from connectors.errors import AuthError, PaginationError, TransientError
-from connectors.klaviyo.connector import KlaviyoConnector
-from connectors.pagination import Watermark
 
 BASE = "https://a.klaviyo.com"
 NO_LISTS: dict[str, str] = {}

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from klaviyo_support import spec_profile
-
 from connectors.base import ContactRecord, GlobalState, RecordError, Status
 from connectors.klaviyo.mapping import PurposeMap, to_contact
+from tests.unit.connectors.klaviyo_support import spec_profile
 
 PURPOSES = PurposeMap(lists={"promotions": "Y6nRLr"}, consent_purposes=("newsletter",))
 AT = "2024-05-01T08:00:00+00:00"

@@ -6,7 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from klaviyo_support import (
+
+from connectors.base import Action, Change, ContactRecord, GlobalState, Outcome, Status
+from connectors.klaviyo.connector import KlaviyoConnector
+from connectors.klaviyo.sandbox import API_KEY, KlaviyoSandbox
+from connectors.sandbox import served
+from tests.unit.connectors.klaviyo_support import (
     START,
     Sleeps,
     closing,
@@ -19,11 +24,6 @@ from klaviyo_support import (
     sandbox,
     settings_for,
 )
-
-from connectors.base import Action, Change, ContactRecord, GlobalState, Outcome, Status
-from connectors.klaviyo.connector import KlaviyoConnector
-from connectors.klaviyo.sandbox import API_KEY, KlaviyoSandbox
-from connectors.sandbox import served
 
 HEADERS = {"Authorization": f"Klaviyo-API-Key {API_KEY}", "revision": "2026-07-15"}
 
@@ -237,78 +237,6 @@ def test_connector_request_bodies_match_the_official_spec() -> None:
             kinds[job["data"]["type"]].validate(job)
     assert len(box.jobs) == 5
     assert box.status("new@example.com", "newsletter") is None  # erased
-
-
-def test_incremental_pull_loses_nothing_at_an_equal_timestamp_boundary() -> None:
-    box = sandbox()
-    box.add_contact("early@example.com", {"newsletter": Status.SUBSCRIBED})
-    conn = connector(box)
-
-    async def scenario() -> tuple[list, list]:  # type: ignore[type-arg]
-        first = await pull_all(conn)
-        # Same second as the watermark: Klaviyo's greater-than would skip it without the closed boundary.
-        box.add_contact("same-second@example.com", {"newsletter": Status.SUBSCRIBED})
-        second = await pull_all(conn, first[-1].checkpoint)
-        third = await pull_all(conn, second[-1].checkpoint)
-        return first, second + third
-
-    first, later = run(closing(conn, scenario()))
-    assert [r.email for r in _records(first)] == ["early@example.com"]
-    assert [r.email for r in _records(later)] == ["same-second@example.com"]
-
-
-def test_interrupted_pull_resumes_to_the_same_result() -> None:
-    box = sandbox()
-    emails = _people(box, 7)
-    for i, email in enumerate(emails):  # distinct stamps, some shared
-        box.clock.advance(i % 2)
-        box.set_status(email, "newsletter", Status.SUBSCRIBED)
-    conn = connector(box, page_size=3)
-
-    async def scenario() -> tuple[list[str], list[str]]:
-        whole = [r.email for r in _records(await pull_all(conn))]
-        resumed: list[str] = []
-        async for page in conn.pull("contacts"):
-            resumed += [r.email for r in page.records]
-            checkpoint = page.checkpoint
-            break  # the run dies after its first page
-        resumed += [r.email for r in _records(await pull_all(conn, checkpoint))]
-        return whole, resumed
-
-    whole, resumed = run(closing(conn, scenario()))
-    assert sorted(whole) == sorted(emails)
-    assert sorted(resumed) == sorted(whole)
-
-
-def test_pull_and_push_converge_with_20_percent_faults() -> None:
-    box = sandbox()
-    emails = _people(box, 12)
-    box.faults.set_all(0.2)
-    sleeps = Sleeps()
-    conn = connector(box, sleeps=sleeps, page_size=2)
-
-    async def scenario() -> tuple[list[str], list]:  # type: ignore[type-arg]
-        pulled = [r.email for r in _records(await pull_all(conn))]
-        pending = [
-            Change(f"k{i}", "klaviyo", e, Action.UNSUBSCRIBE, "newsletter") for i, e in enumerate(emails[:4])
-        ]
-        results = []
-        for _ in range(5):  # the outbox retries what came back RETRY_LATER
-            done = await conn.push(pending)
-            results += [r for r in done if r.outcome is not Outcome.RETRY_LATER]
-            retry = {r.key for r in done if r.outcome is Outcome.RETRY_LATER}
-            pending = [c for c in pending if c.key in retry]
-            if not pending:
-                break
-        return pulled, results
-
-    pulled, results = run(closing(conn, scenario()))
-    assert sorted(pulled) == sorted(emails)
-    assert sum(box.faults.injected.values()) > 0
-    assert sleeps.waits
-    assert len(results) == 4
-    assert all(r.outcome is Outcome.ACCEPTED for r in results)
-    assert all(box.status(e, "newsletter") is Status.UNSUBSCRIBED for e in emails[:4])
 
 
 def test_repeated_push_creates_no_duplicate_profiles() -> None:
