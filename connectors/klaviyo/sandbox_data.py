@@ -1,36 +1,16 @@
-"""The Klaviyo sandbox's state: profiles, lists, and their JSON:API rendering (shapes from the 2026-07-15 spec).
-
-Also Klaviyo's filter mini-language, as far as the sandbox serves it: ``greater-than``, ``less-than``,
-``greater-or-equal``, ``less-or-equal``, ``equals`` and ``any`` over the fields each endpoint allows.
+"""The Klaviyo sandbox's state: profiles and list memberships, their JSON:API rendering (shapes from the
+2026-07-15 spec), and what a person or a job does to them.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import re
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-PROFILE_FILTERS = {
-    "id": {"any", "equals"},
-    "email": {"any", "equals"},
-    "external_id": {"any", "equals"},
-    "created": {"greater-than", "less-than"},
-    "updated": {"greater-than", "less-than"},
-}
-LIST_MEMBER_FILTERS = {
-    "email": {"any", "equals"},
-    "joined_group_at": {"greater-than", "less-than", "greater-or-equal", "less-or-equal"},
-}
-PROFILE_SORTS = {"created", "email", "id", "updated"}
-_FILTER = re.compile(r"^(?P<op>[a-z-]+)\((?P<field>[a-z_.]+),(?P<value>.+)\)$")
-
-
-class FilterError(ValueError):
-    """A filter Klaviyo would refuse; the message is the error's ``detail``."""
+from connectors.base import Status
+from connectors.klaviyo.mapping import PurposeMap
 
 
 def stamp(moment: datetime) -> str:
@@ -119,92 +99,83 @@ def _rel_links(base: str, profile_id: str, name: str) -> dict[str, str]:
     }
 
 
-def parse_filter(text: str | None, allowed: dict[str, set[str]]) -> list[Callable[[dict[str, Any]], bool]]:
-    """Klaviyo's ``op(field,value)`` terms, joined by commas at top level (``and`` is implied)."""
-    if not text:
-        return []
-    checks = []
-    for term in _split_terms(text):
-        match = _FILTER.match(term.strip())
-        if not match:
-            raise FilterError(f"Invalid filter provided: {term!r}")
-        op, name, raw = match["op"], match["field"], match["value"]
-        if name not in allowed:
-            raise FilterError(f"'{name}' is not a valid field for the resource")
-        if op not in allowed[name]:
-            raise FilterError(f"'{op}' is not a valid operator for '{name}'")
-        checks.append(_check(op, name, _value(raw, op)))
-    return checks
+class Audience:
+    """Every profile and list of one sandbox account, and the state changes Klaviyo makes to them."""
 
+    def __init__(self, purposes: PurposeMap) -> None:
+        self.purposes = purposes
+        self.profiles: dict[str, Profile] = {}
+        self.members: dict[str, dict[str, datetime]] = {lid: {} for lid in purposes.lists.values()}
+        self._next_id = 0
 
-def _split_terms(text: str) -> list[str]:
-    """Split on commas outside parentheses, brackets and quotes."""
-    terms, depth, quote, start = [], 0, "", 0
-    for index, char in enumerate(text):
-        if quote:
-            quote = "" if char == quote and text[index - 1] != "\\" else quote
-        elif char in "\"'":
-            quote = char
-        elif char in "([":
-            depth += 1
-        elif char in ")]":
-            depth -= 1
-        elif char == "," and depth == 0:
-            terms.append(text[start:index])
-            start = index + 1
-    terms.append(text[start:])
-    return terms
+    def find(self, email: str) -> Profile | None:
+        wanted = email.strip().lower()
+        return next((p for p in self.profiles.values() if p.email.lower() == wanted), None)
 
+    def create(self, email: str, now: datetime) -> Profile:
+        self._next_id += 1
+        profile = Profile(id=f"01JSBX{self._next_id:020d}", email=email.strip(), created=now, updated=now)
+        self.profiles[profile.id] = profile
+        return profile
 
-def _value(raw: str, op: str) -> Any:
-    raw = raw.strip()
-    if op == "any":
-        try:
-            values = json.loads(raw.replace("'", '"'))
-        except ValueError:
-            raise FilterError(f"Invalid list in filter: {raw[:60]!r}") from None
-        if not isinstance(values, list) or len(values) > 100:
-            raise FilterError("'any' takes a list of at most 100 values")
-        return values
-    if raw[:1] in "\"'":
-        return raw[1:-1]
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise FilterError(f"Invalid date-time in filter: {raw!r}") from None
+    def find_or_create(self, email: str, now: datetime) -> Profile:
+        return self.find(email) or self.create(email, now)
 
+    def memberships(self, profile: Profile) -> Mapping[str, datetime]:
+        """List purpose → joined_group_at, for the lists this profile is in."""
+        found = {p: self.members[lid].get(profile.id) for p, lid in self.purposes.list_purposes().items()}
+        return {purpose: at for purpose, at in found.items() if at is not None}
 
-def _check(op: str, name: str, value: Any) -> Callable[[dict[str, Any]], bool]:
-    def compare(row: dict[str, Any]) -> bool:
-        have = row.get(name)
-        if op == "equals":
-            return bool(have == value or (isinstance(have, str) and have.lower() == str(value).lower()))
-        if op == "any":
-            lowered = {str(v).lower() for v in value}
-            return isinstance(have, str) and have.lower() in lowered
-        if have is None:
-            return False
-        if op == "greater-than":
-            return bool(have > value)
-        if op == "less-than":
-            return bool(have < value)
-        if op == "greater-or-equal":
-            return bool(have >= value)
-        return bool(have <= value)
+    def apply(self, profile: Profile, purpose: str, status: Status, now: datetime) -> None:
+        """What a person (a form, a preference page, an unsubscribe link) does to one purpose."""
+        if purpose in self.purposes.consent_purposes:
+            if status is Status.SUBSCRIBED:
+                self.consent(profile, now, method="FORM", at=now)
+            elif status is Status.UNSUBSCRIBED:
+                self.unsubscribe_globally(profile, now, method="PREFERENCE_PAGE")
+            else:  # Klaviyo shows no pending state: a double opt-in not yet confirmed is "never subscribed"
+                profile.consent, profile.consent_timestamp = "NEVER_SUBSCRIBED", None
+                profile.suppression.pop("UNSUBSCRIBE", None)
+        elif purpose in self.purposes.lists:
+            list_id = self.purposes.lists[purpose]
+            if status is Status.SUBSCRIBED:
+                self.join(profile, list_id, now)
+            else:
+                self.leave(profile, list_id, now)
+                if status is Status.UNSUBSCRIBED:
+                    profile.list_suppressions[list_id] = ("UNSUBSCRIBE", now)
+        else:
+            raise KeyError(f"purpose {purpose!r} is not mapped in this sandbox")
+        profile.updated = now
 
-    return compare
+    def consent(
+        self, profile: Profile, now: datetime, *, method: str, at: datetime, detail: str = ""
+    ) -> None:
+        profile.consent, profile.consent_timestamp = "SUBSCRIBED", at
+        profile.method, profile.method_detail = method, detail
+        # Subscribing lifts UNSUBSCRIBE, SPAM_REPORT (SPAM_COMPLAINT) and USER_SUPPRESSED (spec text).
+        for reason in ("UNSUBSCRIBE", "SPAM_COMPLAINT", "USER_SUPPRESSED"):
+            profile.suppression.pop(reason, None)
+        profile.updated = now
 
+    def unsubscribe_globally(self, profile: Profile, now: datetime, *, method: str) -> None:
+        profile.consent, profile.consent_timestamp, profile.method = "UNSUBSCRIBED", now, method
+        profile.suppression["UNSUBSCRIBE"] = now
+        profile.updated = now
 
-def encode_cursor(position: list[str]) -> str:
-    """An opaque keyset cursor: the sort key and id of the last item served."""
-    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+    def join(self, profile: Profile, list_id: str, now: datetime) -> None:
+        self.members[list_id].setdefault(profile.id, now)
+        profile.list_suppressions.pop(list_id, None)
+        profile.updated = now  # assumed: a membership change moves the profile's `updated`
 
+    def leave(self, profile: Profile, list_id: str, now: datetime) -> None:
+        self.members[list_id].pop(profile.id, None)
+        profile.list_suppressions.pop(list_id, None)
+        profile.updated = now
 
-def decode_cursor(token: str) -> list[str]:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
-    except ValueError:
-        raise FilterError("Invalid page cursor") from None
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise FilterError("Invalid page cursor")
-    return values
+    def erase(self, email: str | None, profile_id: str | None) -> None:
+        wanted = (email or "").strip().lower()
+        for profile in [p for p in self.profiles.values() if p.email.lower() == wanted or p.id == profile_id]:
+            del self.profiles[profile.id]
+            for members in self.members.values():
+                members.pop(profile.id, None)

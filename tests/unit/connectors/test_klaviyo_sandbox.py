@@ -256,8 +256,8 @@ def test_repeated_push_creates_no_duplicate_profiles() -> None:
 
 def test_burst_limit_answers_429_with_retry_after_and_other_answers_carry_ratelimit_headers() -> None:
     box = sandbox()
-    box.limits_enabled = True
-    box.ticks = lambda: 1000.25  # every request inside one burst window
+    box.limits.enabled = True
+    box.limits.ticks = lambda: 1000.25  # every request inside one burst window
     ok = _get(box, "/api/profiles")
     assert ok.status_code == 200
     assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= set(ok.headers)
