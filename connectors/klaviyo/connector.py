@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -198,15 +199,31 @@ class KlaviyoConnector:
             else:
                 results.append(_rejected(change, f"purpose {change.purpose!r} has no Klaviyo mapping"))
 
-        for (list_id, historical), group in subscribes.items():
-            for batch in _chunks(group, SUBSCRIBE_MAX):
-                results += await self._job(batch, SUBSCRIBE_PATH, list_id, historical)
-        for batch in _chunks(unsubscribes, UNSUBSCRIBE_MAX):
-            results += await self._job(batch, UNSUBSCRIBE_PATH)
+        # Withdrawals first, then grants, then erasures; batches within a phase run concurrently
+        # (VendorHTTP bounds the concurrency, the endpoint budgets the rate).
+        # Built lazily: if bad credentials stop one phase, the later phases are never started.
+        withdrawals: list[Callable[[], Awaitable[list[PushResult]]]] = [
+            partial(self._job, batch, UNSUBSCRIBE_PATH) for batch in _chunks(unsubscribes, UNSUBSCRIBE_MAX)
+        ]
+        grants: list[Callable[[], Awaitable[list[PushResult]]]] = [
+            partial(self._job, batch, SUBSCRIBE_PATH, list_id, historical)
+            for (list_id, historical), group in subscribes.items()
+            for batch in _chunks(group, SUBSCRIBE_MAX)
+        ]
         for (method, list_id), group in list_changes.items():
-            results += await self._list_change(method, list_id, group)
-        for change in erasures:
-            results += await self._guard([change], self.client.request_deletion(change.email))
+            phase = grants if method == "POST" else withdrawals
+            phase.append(partial(self._list_change, method, list_id, group))
+        erasing: list[Callable[[], Awaitable[list[PushResult]]]] = [
+            partial(self._erase, change) for change in erasures
+        ]
+        for phase in (withdrawals, grants, erasing):
+            for part in await asyncio.gather(*(start() for start in phase)):
+                results += part
+        log.info(
+            "pushed",
+            changes=len(changes),
+            **{outcome.value: sum(r.outcome is outcome for r in results) for outcome in Outcome},
+        )
         return results
 
     async def _job(
@@ -262,6 +279,9 @@ class KlaviyoConnector:
             ids_in_batch = list(dict.fromkeys(pid for _, pid in batch))
             results += await self._guard(changes, self.client.change_list(method, list_id, ids_in_batch))
         return results
+
+    async def _erase(self, change: Change) -> list[PushResult]:
+        return await self._guard([change], self.client.request_deletion(change.email))
 
     async def _guard(self, batch: list[Change], call: Awaitable[None]) -> list[PushResult]:
         try:

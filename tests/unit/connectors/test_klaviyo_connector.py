@@ -238,3 +238,21 @@ def test_tags_and_unmapped_purposes_are_rejected_without_a_call() -> None:
         )
     )
     assert {r.key: r.outcome for r in results} == {"t": Outcome.REJECTED, "p": Outcome.REJECTED}
+
+
+@respx.mock
+def test_bad_key_on_push_fails_the_push_before_any_grant_is_sent() -> None:
+    respx.post(f"{BASE}/api/profile-subscription-bulk-delete-jobs").mock(
+        return_value=httpx.Response(
+            401, json=error_body("not_authenticated", "Incorrect authentication credentials.")
+        )
+    )
+    grants = respx.post(f"{BASE}/api/profile-subscription-bulk-create-jobs")
+    conn = _connector(Sleeps())
+    changes = [
+        Change("w", "klaviyo", "a@example.com", Action.UNSUBSCRIBE, "newsletter"),
+        Change("g", "klaviyo", "b@example.com", Action.SUBSCRIBE, "newsletter"),
+    ]
+    with pytest.raises(AuthError):
+        run(closing(conn, conn.push(changes)))
+    assert grants.call_count == 0

@@ -350,3 +350,19 @@ def test_create_profile_answers_match_the_official_spec() -> None:
     assert duplicate.status_code == 409
     assert duplicate.json()["errors"][0]["meta"] == {"duplicate_profile_id": created.json()["data"]["id"]}
     response_schema("/api/profiles", "post", "4XX").validate(duplicate.json())
+
+
+def test_withdrawals_reach_klaviyo_before_grants_in_one_push() -> None:
+    box = sandbox()
+    box.add_contact("member@example.com", {"promotions": Status.SUBSCRIBED})
+    conn = connector(box)
+    changes = [
+        Change("g", "klaviyo", "new@example.com", Action.SUBSCRIBE, "newsletter", consent_at=START),
+        Change("w", "klaviyo", "member@example.com", Action.UNSUBSCRIBE, "promotions"),
+    ]
+    run(closing(conn, conn.push(changes)))
+    writes = [path for method, path in box.requests if method != "GET"]
+    assert writes == [
+        "/api/lists/PrOm01/relationships/profiles",
+        "/api/profile-subscription-bulk-create-jobs",
+    ]
