@@ -242,10 +242,13 @@ def _split_terms(text: str) -> list[str]:
 def _value(raw: str, op: str) -> Any:
     raw = raw.strip()
     if op == "any":
-        try:
-            values = json.loads(raw.replace("'", '"'))
+        try:  # double-quoted values are JSON; single-quoted ones (Klaviyo allows both) are not
+            values = json.loads(raw)
         except ValueError:
-            raise FilterError(f"Invalid list in filter: {raw[:60]!r}") from None
+            try:
+                values = json.loads(raw.replace("'", '"'))
+            except ValueError:
+                raise FilterError(f"Invalid list in filter: {raw[:60]!r}") from None
         if not isinstance(values, list) or len(values) > 100:
             raise FilterError("'any' takes a list of at most 100 values")
         return values

@@ -23,6 +23,7 @@ from tests.unit.connectors.klaviyo_support import (
     run,
     sandbox,
     settings_for,
+    spec,
 )
 
 HEADERS = {"Authorization": f"Klaviyo-API-Key {API_KEY}", "revision": "2026-07-15"}
@@ -366,3 +367,62 @@ def test_withdrawals_reach_klaviyo_before_grants_in_one_push() -> None:
         "/api/lists/PrOm01/relationships/profiles",
         "/api/profile-subscription-bulk-create-jobs",
     ]
+
+
+def test_list_membership_is_read_for_addresses_with_quotes() -> None:
+    box = sandbox()
+    box.add_contact("o'brien@example.com", {"newsletter": Status.SUBSCRIBED, "promotions": Status.SUBSCRIBED})
+    conn = connector(box)
+    (record,) = _records(run(closing(conn, pull_all(conn))))
+    assert record.email == "o'brien@example.com"
+    assert record.status_of("promotions") is Status.SUBSCRIBED
+
+
+class _Recording(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.seen: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        return await self.inner.handle_async_request(request)
+
+
+def test_connector_query_parameters_are_ones_the_spec_allows() -> None:
+    box = sandbox()
+    _people(box, 3)
+    transport = _Recording(httpx.ASGITransport(app=box.app))
+    conn = KlaviyoConnector.from_settings(
+        settings_for(box, page_size=2), transport=transport, retry=retry_policy(Sleeps())
+    )
+
+    async def scenario() -> None:
+        pages = await pull_all(conn)
+        await pull_all(conn, pages[-1].checkpoint)
+        await conn.push([Change("l", "klaviyo", "someone@example.com", Action.UNSUBSCRIBE, "promotions")])
+
+    run(closing(conn, scenario()))
+    document = spec()
+    templates = {
+        "/api/profiles": "/api/profiles",
+        "/api/lists/PrOm01/profiles": "/api/lists/{id}/profiles",
+        "/api/lists/EvNt02/profiles": "/api/lists/{id}/profiles",
+    }
+    checked = 0
+    for request in transport.seen:
+        if request.method != "GET":
+            continue
+        operation = document["paths"][templates[request.url.path]]["get"]
+        allowed = {p["name"]: p for p in operation["parameters"]}
+        assert allowed["revision"]["required"]
+        assert request.headers["revision"] == "2026-07-15"
+        for name, value in request.url.params.multi_items():
+            assert name in allowed, f"{name} is not a parameter of {request.url.path}"
+            schema = allowed[name]["schema"]
+            enum = schema.get("enum") or schema.get("items", {}).get("enum")
+            if enum:
+                assert set(value.split(",")) <= set(enum), f"{name}={value} is outside the spec's enum"
+            if "maximum" in schema:
+                assert schema["minimum"] <= int(value) <= schema["maximum"]
+            checked += 1
+    assert checked >= 10
