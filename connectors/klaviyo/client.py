@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -84,14 +85,14 @@ class KlaviyoClient:
         body: dict[str, Any] = response.json()
         return body
 
-    async def list_members(self, list_id: str, emails: Sequence[str]) -> dict[str, datetime | None]:
-        """Which of ``emails`` are in the list: profile id → ``joined_group_at``."""
+    async def list_members(self, list_id: str, where: str) -> dict[str, datetime | None]:
+        """Members of the list matching the filter ``where``: profile id → ``joined_group_at``."""
         members: dict[str, datetime | None] = {}
 
         async def fetch(url: str | None) -> tuple[list[Any], str | None]:
             if url is None:
                 params: dict[str, str | int] = {
-                    "filter": email_filter(emails),
+                    "filter": where,
                     "fields[profile]": "email,joined_group_at",
                     "page[size]": 100,
                 }
@@ -108,6 +109,20 @@ class KlaviyoClient:
                 except ValueError:
                     members[item["id"]] = None  # membership is the fact; the join time is a nicety
         return members
+
+    async def profiles_by_id(self, profile_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Whole profiles, with their consent, for the given ids (100 per request)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(profile_ids), 100):
+            chunk = list(profile_ids[start : start + 100])
+            params: dict[str, str | int] = {
+                "filter": f"any(id,{json.dumps(chunk, separators=(',', ':'))})",
+                "additional-fields[profile]": "subscriptions",
+                "page[size]": 100,
+            }
+            body = await self.get_page("/api/profiles", params)
+            found += [item for item in body.get("data") or [] if isinstance(item, dict)]
+        return found
 
     async def profile_ids(self, emails: Sequence[str]) -> dict[str, str]:
         """Normalised e-mail → profile id, for the addresses Klaviyo knows."""

@@ -34,12 +34,13 @@ from connectors.klaviyo.client import KlaviyoClient
 from connectors.klaviyo.mapping import (
     SYSTEM,
     PurposeMap,
+    after_filter,
+    email_filter,
     profile_stamp,
     rejected_indices,
     subscribe_job,
     to_contact,
     unsubscribe_job,
-    updated_filter,
 )
 from connectors.pagination import Watermark, follow_tokens
 from sync_worker.identity import InvalidEmailError, normalise_email
@@ -128,30 +129,70 @@ class KlaviyoConnector:
             "page[size]": self.page_size,
         }
         if mark.at is not None:
-            params["filter"] = updated_filter(mark.at - timedelta(seconds=1))
+            params["filter"] = after_filter("updated", mark.at - timedelta(seconds=1))
 
         async def fetch(url: str | None) -> tuple[dict[str, Any], str | None]:
             body = await self.client.get_page(url or "/api/profiles", None if url else params)
             return body, (body.get("links") or {}).get("next")
 
+        start = mark
+        seen: set[str] = set()
         async for body in follow_tokens(SYSTEM, fetch):
             data = [item for item in body.get("data") or [] if isinstance(item, dict)]
             fresh = [item for item in data if mark.admits(*_key_stamp(item))]
-            memberships = await self._memberships(fresh)
-            records: list[ContactRecord] = []
-            errors: list[RecordError] = []
-            for item in fresh:
-                mapped = to_contact(item, memberships.get(str(item.get("id")), {}), self.purposes)
-                if isinstance(mapped, RecordError):
-                    log.warning(
-                        "record_skipped", record_id=mapped.record_id, field=mapped.field, error=mapped.message
-                    )
-                    errors.append(mapped)
-                else:
-                    records.append(mapped)
+            records, errors = await self._map(fresh)
+            seen.update(_key_stamp(item)[0] for item in fresh)
             mark = mark.advance((_key_stamp(item) for item in fresh), ceiling)
-            final = not (body.get("links") or {}).get("next")
-            yield Page("contacts", tuple(records), tuple(errors), checkpoint=mark.encode(), final=final)
+            last = not (body.get("links") or {}).get("next")
+            final = last and (start.at is None or not self.purposes.list_purposes())
+            yield Page("contacts", records, errors, checkpoint=mark.encode(), final=final)
+        if not final:
+            joined = await self._joined_since(start, seen, ceiling)
+            fresh = await self.client.profiles_by_id(sorted(joined))
+            records, errors = await self._map(fresh)
+            mark = mark.advance(joined.items(), ceiling)
+            yield Page("contacts", records, errors, checkpoint=mark.encode(), final=True)
+
+    async def _joined_since(self, start: Watermark, seen: set[str], ceiling: datetime) -> dict[str, datetime]:
+        """Profiles that joined a purpose's list since ``start`` but were not read by ``updated``.
+
+        Klaviyo's documents do not say whether joining a list moves a profile's ``updated``; this scan
+        makes an incremental pull see list grants either way (a list exit without an unsubscribe is
+        seen by the next full pull).
+        """
+        assert start.at is not None
+        where = after_filter("joined_group_at", start.at - timedelta(seconds=1))
+        found = await asyncio.gather(
+            *(self.client.list_members(lid, where) for lid in self.purposes.list_purposes().values())
+        )
+        joined: dict[str, datetime] = {}
+        for members in found:
+            for profile_id, at in members.items():
+                if (
+                    at is not None
+                    and profile_id not in seen
+                    and start.admits(profile_id, at)
+                    and at <= ceiling
+                ):
+                    joined[profile_id] = at
+        return joined
+
+    async def _map(
+        self, fresh: Sequence[dict[str, Any]]
+    ) -> tuple[tuple[ContactRecord, ...], tuple[RecordError, ...]]:
+        memberships = await self._memberships(fresh)
+        records: list[ContactRecord] = []
+        errors: list[RecordError] = []
+        for item in fresh:
+            mapped = to_contact(item, memberships.get(str(item.get("id")), {}), self.purposes)
+            if isinstance(mapped, RecordError):
+                log.warning(
+                    "record_skipped", record_id=mapped.record_id, field=mapped.field, error=mapped.message
+                )
+                errors.append(mapped)
+            else:
+                records.append(mapped)
+        return tuple(records), tuple(errors)
 
     async def _memberships(self, profiles: Sequence[dict[str, Any]]) -> dict[str, dict[str, datetime | None]]:
         """profile id → {list purpose: joined_group_at} for this page's profiles, one call per list."""
@@ -161,7 +202,8 @@ class KlaviyoConnector:
         lists = self.purposes.list_purposes()
         if not emails or not lists:
             return {}
-        found = await asyncio.gather(*(self.client.list_members(lid, emails) for lid in lists.values()))
+        where = email_filter(emails)
+        found = await asyncio.gather(*(self.client.list_members(lid, where) for lid in lists.values()))
         out: dict[str, dict[str, datetime | None]] = defaultdict(dict)
         for purpose, members in zip(lists, found, strict=True):
             for profile_id, joined in members.items():

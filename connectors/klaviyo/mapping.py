@@ -215,8 +215,9 @@ def email_filter(emails: Iterable[str]) -> str:
     return f"any(email,{json.dumps(sorted(set(emails)), separators=(',', ':'))})"
 
 
-def updated_filter(after: datetime) -> str:
-    return f"greater-than(updated,{after.isoformat().replace('+00:00', 'Z')})"
+def after_filter(field_name: str, after: datetime) -> str:
+    """``greater-than(updated,2024-05-01T08:00:00Z)``: Klaviyo's (open) lower bound on a time field."""
+    return f"greater-than({field_name},{after.isoformat().replace('+00:00', 'Z')})"
 
 
 def subscribe_job(

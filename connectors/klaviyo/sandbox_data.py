@@ -106,6 +106,8 @@ class Audience:
         self.purposes = purposes
         self.profiles: dict[str, Profile] = {}
         self.members: dict[str, dict[str, datetime]] = {lid: {} for lid in purposes.lists.values()}
+        # Unconfirmed whether Klaviyo moves `updated` when only list membership changes: a knob for tests.
+        self.list_change_moves_updated = True
         self._next_id = 0
 
     def find(self, email: str) -> Profile | None:
@@ -166,12 +168,14 @@ class Audience:
     def join(self, profile: Profile, list_id: str, now: datetime) -> None:
         self.members[list_id].setdefault(profile.id, now)
         profile.list_suppressions.pop(list_id, None)
-        profile.updated = now  # assumed: a membership change moves the profile's `updated`
+        if self.list_change_moves_updated:
+            profile.updated = now
 
     def leave(self, profile: Profile, list_id: str, now: datetime) -> None:
         self.members[list_id].pop(profile.id, None)
         profile.list_suppressions.pop(list_id, None)
-        profile.updated = now
+        if self.list_change_moves_updated:
+            profile.updated = now
 
     def erase(self, email: str | None, profile_id: str | None) -> None:
         wanted = (email or "").strip().lower()

@@ -426,3 +426,25 @@ def test_connector_query_parameters_are_ones_the_spec_allows() -> None:
                 assert schema["minimum"] <= int(value) <= schema["maximum"]
             checked += 1
     assert checked >= 10
+
+
+def test_incremental_pull_sees_a_list_join_that_did_not_move_updated() -> None:
+    box = sandbox()
+    box.audience.list_change_moves_updated = False
+    box.add_contact("stays@example.com", {"newsletter": Status.SUBSCRIBED})
+    box.add_contact("joins@example.com", {"newsletter": Status.SUBSCRIBED})
+    conn = connector(box)
+
+    async def scenario() -> tuple[list[ContactRecord], list[ContactRecord]]:
+        first = await pull_all(conn)
+        box.clock.advance(30)
+        await conn.push([Change("j", "klaviyo", "joins@example.com", Action.SUBSCRIBE, "promotions")])
+        second = await pull_all(conn, first[-1].checkpoint)
+        third = await pull_all(conn, second[-1].checkpoint)
+        return _records(second), _records(third)
+
+    second, third = run(closing(conn, scenario()))
+    assert [(r.email, r.status_of("promotions")) for r in second] == [
+        ("joins@example.com", Status.SUBSCRIBED)
+    ]
+    assert third == []  # the join moved the watermark: it is not read again
