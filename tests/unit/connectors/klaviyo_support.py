@@ -17,7 +17,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from config.klaviyo import KlaviyoSettings
-from connectors.base import Page
+from connectors.base import ContactRecord, Page, Status
 from connectors.http import RetryPolicy
 from connectors.klaviyo.connector import KlaviyoConnector
 from connectors.klaviyo.sandbox import API_KEY, KlaviyoSandbox
@@ -94,6 +94,46 @@ async def closing(conn: KlaviyoConnector, work: Awaitable[T]) -> T:
         return await work
     finally:
         await conn.aclose()
+
+
+HEADERS = {"Authorization": f"Klaviyo-API-Key {API_KEY}", "revision": "2026-07-15"}
+
+
+def people(box: KlaviyoSandbox, count: int) -> list[str]:
+    emails = [f"person{i}@example.com" for i in range(count)]
+    for i, email in enumerate(emails):
+        box.add_contact(
+            email,
+            {
+                "newsletter": Status.SUBSCRIBED,
+                "promotions": Status.SUBSCRIBED if i % 2 else Status.NOT_SUBSCRIBED,
+            },
+        )
+    return emails
+
+
+def records(pages: list[Page]) -> list[ContactRecord]:
+    return [r for page in pages for r in page.records]
+
+
+def send(
+    box: KlaviyoSandbox, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+) -> httpx.Response:
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=box.app), base_url="http://k"
+        ) as client:
+            return await client.request(
+                method, path, headers=HEADERS if headers is None else headers, **kwargs
+            )
+
+    return run(call())
+
+
+def get(
+    box: KlaviyoSandbox, path: str, headers: dict[str, str] | None = None, **params: str
+) -> httpx.Response:
+    return send(box, "GET", path, headers, params=params)
 
 
 # --- the official OpenAPI spec ------------------------------------------------------------------------
