@@ -52,7 +52,8 @@ LIST_MAX = 1000
 CUSTOM_SOURCE = "sync-worker"
 SUBSCRIBE_PATH = "/api/profile-subscription-bulk-create-jobs"
 UNSUBSCRIBE_PATH = "/api/profile-subscription-bulk-delete-jobs"
-ITEM_POINTER = "/data/attributes/profiles/data/"
+JOB_ITEM = "/data/attributes/profiles/data/"  # where a job item's index sits in an error pointer
+LIST_ITEM = "/data/"
 
 log = get_logger(connector=SYSTEM)
 
@@ -271,18 +272,29 @@ class KlaviyoConnector:
     async def _job(
         self, batch: list[Change], path: str, list_id: str | None = None, historical: bool = False
     ) -> list[PushResult]:
-        """Post one job; when Klaviyo refuses it for some items, drop those and post the rest again."""
+        async def send(items: list[Change]) -> None:
+            if path == SUBSCRIBE_PATH:
+                profiles = [(c.email, c.consent_at if historical else None) for c in items]
+                await self.client.post_job(path, subscribe_job(profiles, list_id, CUSTOM_SOURCE))
+            else:
+                await self.client.post_job(path, unsubscribe_job([c.email for c in items]))
+
+        return await self._send_dropping(batch, send, JOB_ITEM)
+
+    async def _send_dropping(
+        self, batch: list[Change], send: Callable[[list[Change]], Awaitable[None]], item_pointer: str
+    ) -> list[PushResult]:
+        """Send a batch; when Klaviyo refuses it for some items (400 pointing at them), send the rest again.
+
+        Klaviyo refuses a whole job or list call for one bad item; ``item_pointer`` is where an item's
+        index sits in the error's ``source.pointer``.
+        """
         results: list[PushResult] = []
         while batch:
-            if path == SUBSCRIBE_PATH:
-                profiles = [(c.email, c.consent_at if historical else None) for c in batch]
-                body = subscribe_job(profiles, list_id, CUSTOM_SOURCE)
-            else:
-                body = unsubscribe_job([c.email for c in batch])
             try:
-                await self.client.post_job(path, body)
+                await send(batch)
             except RejectedError as error:
-                bad = {i for i in rejected_indices(str(error), ITEM_POINTER) if i < len(batch)}
+                bad = {i for i in rejected_indices(str(error), item_pointer) if i < len(batch)}
                 if not bad:
                     return results + [_rejected(c, str(error)) for c in batch]
                 results += [_rejected(batch[i], str(error)) for i in sorted(bad)]
@@ -316,21 +328,20 @@ class KlaviyoConnector:
                     results += _failed([change], error)
                     continue
                 ready.append((change, ids[change.email]))
-        for batch in _chunks(ready, LIST_MAX):
-            changes = [c for c, _ in batch]
-            ids_in_batch = list(dict.fromkeys(pid for _, pid in batch))
-            results += await self._guard(changes, self.client.change_list(method, list_id, ids_in_batch))
+        profile_of = {change.key: profile_id for change, profile_id in ready}
+
+        async def send(items: list[Change]) -> None:
+            await self.client.change_list(method, list_id, [profile_of[c.key] for c in items])
+
+        for batch in _chunks([c for c, _ in ready], LIST_MAX):
+            results += await self._send_dropping(batch, send, LIST_ITEM)
         return results
 
     async def _erase(self, change: Change) -> list[PushResult]:
-        return await self._guard([change], self.client.request_deletion(change.email))
+        async def send(_items: list[Change]) -> None:
+            await self.client.request_deletion(change.email)
 
-    async def _guard(self, batch: list[Change], call: Awaitable[None]) -> list[PushResult]:
-        try:
-            await call
-        except ConnectorError as error:
-            return _failed(batch, error)
-        return [_accepted(c) for c in batch]
+        return await self._send_dropping([change], send, JOB_ITEM)
 
     async def aclose(self) -> None:
         await self.client.aclose()

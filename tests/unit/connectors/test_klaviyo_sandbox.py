@@ -249,3 +249,21 @@ def test_incremental_pull_sees_a_list_join_that_did_not_move_updated() -> None:
         ("joins@example.com", Status.SUBSCRIBED)
     ]
     assert third == []  # the join moved the watermark: it is not read again
+
+
+def test_list_call_refused_for_a_stale_profile_id_goes_through_for_the_others() -> None:
+    box = sandbox()
+    first = box.add_contact("one@example.com", {"promotions": Status.SUBSCRIBED})
+    second = box.add_contact("two@example.com", {"promotions": Status.SUBSCRIBED})
+    conn = connector(box)
+    changes = [
+        Change("a", "klaviyo", "one@example.com", Action.UNSUBSCRIBE, "promotions", first),
+        Change("b", "klaviyo", "gone@example.com", Action.UNSUBSCRIBE, "promotions", "01DELETEDPROFILE"),
+        Change("c", "klaviyo", "two@example.com", Action.UNSUBSCRIBE, "promotions", second),
+    ]
+    results = {r.key: r for r in run(closing(conn, conn.push(changes)))}
+    assert results["b"].outcome is Outcome.REJECTED
+    assert "01DELETEDPROFILE" in (results["b"].reason or "")
+    assert (results["a"].outcome, results["c"].outcome) == (Outcome.ACCEPTED, Outcome.ACCEPTED)
+    assert box.status("one@example.com", "promotions") is Status.NOT_SUBSCRIBED
+    assert box.status("two@example.com", "promotions") is Status.NOT_SUBSCRIBED
