@@ -267,3 +267,16 @@ def test_list_call_refused_for_a_stale_profile_id_goes_through_for_the_others() 
     assert (results["a"].outcome, results["c"].outcome) == (Outcome.ACCEPTED, Outcome.ACCEPTED)
     assert box.status("one@example.com", "promotions") is Status.NOT_SUBSCRIBED
     assert box.status("two@example.com", "promotions") is Status.NOT_SUBSCRIBED
+
+
+def test_pull_over_real_http_survives_dropped_connections_and_injected_errors() -> None:
+    box = sandbox()
+    emails = people(box, 9)
+    box.faults.set_all(0.3)
+    with served(box.app) as url:
+        conn = KlaviyoConnector.from_settings(
+            settings_for(box, url, page_size=2), retry=retry_policy(Sleeps(), attempts=15)
+        )
+        pulled = records(run(closing(conn, pull_all(conn))))
+    assert sorted(r.email for r in pulled) == emails
+    assert box.faults.injected.get("drop", 0) > 0
