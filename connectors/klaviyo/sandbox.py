@@ -47,6 +47,8 @@ from sync_worker.identity import InvalidEmailError, normalise_email
 
 __all__ = ["API_KEY", "KlaviyoSandbox"]
 MARKETING = "subscriptions/email/marketing"
+# Every default purpose that is not the account-wide consent is a list in the sandbox's account.
+DEFAULT_LISTS = {"promotions": "PrOm01", "events": "EvNt02", "lead_magnet": "LeAd03"}
 
 
 class KlaviyoSandbox:
@@ -64,7 +66,7 @@ class KlaviyoSandbox:
         self.faults = faults or Faults()
         self.requests: list[tuple[str, str]] = []
         self.purposes = PurposeMap(
-            lists=dict(lists if lists is not None else {"promotions": "PrOm01", "events": "EvNt02"}),
+            lists=dict(lists if lists is not None else DEFAULT_LISTS),
             consent_purposes=consent_purposes,
         )
         self.audience = Audience(self.purposes)
@@ -130,18 +132,6 @@ class KlaviyoSandbox:
         rendered = profile.render("", subscriptions=True, fields=None)
         record = to_contact(rendered, self.audience.memberships(profile), self.purposes)
         return record.status_of(purpose) if isinstance(record, ContactRecord) else None
-
-    def demo_people(self) -> list[dict[str, Any]]:
-        """A small mixed audience for ``sync-worker sandbox klaviyo --seed demo``."""
-        people: list[dict[str, Any]] = []
-        for i in range(12):
-            statuses = {"newsletter": ("subscribed", "unsubscribed", "not_subscribed")[i % 3]}
-            if i % 2:
-                statuses["promotions"] = "subscribed"
-            if i % 5 == 4:
-                statuses["events"] = "unsubscribed"
-            people.append({"email": f"demo{i:02d}@example.com", "statuses": statuses})
-        return people
 
     def _enter(self, request: Request, bucket: str) -> None:
         check_credentials(request)

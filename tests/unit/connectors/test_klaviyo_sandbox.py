@@ -280,3 +280,17 @@ def test_pull_over_real_http_survives_dropped_connections_and_injected_errors() 
         pulled = records(run(closing(conn, pull_all(conn))))
     assert sorted(r.email for r in pulled) == emails
     assert box.faults.injected.get("drop", 0) > 0
+
+
+def test_demo_seed_maps_every_default_purpose_in_the_klaviyo_sandbox() -> None:
+    from connectors.seed import demo_people, seed
+
+    box = sandbox()
+    contacts = demo_people()
+    assert seed(box, contacts) == []
+    for contact in contacts[:5]:
+        for purpose, status in contact.statuses.items():
+            expected = (
+                Status.NOT_SUBSCRIBED if status is Status.PENDING else status
+            )  # Klaviyo shows no pending
+            assert box.status(contact.email, purpose) is expected
