@@ -159,7 +159,7 @@ class HubSpotSandbox:
                 email, purpose, status, legal_basis=vendor.get("legal_basis", "CONSENT_WITH_NOTICE")
             )
         if vendor.get("opted_out_all"):
-            self.state.unsubscribe_all(email, source="Self Service Resubscription")
+            self.state.unsubscribe_all(email, source="Self Service")
         return str(contact.id)
 
     def set_status(self, email: str, purpose: str, status: Status, legal_basis: str | None = None) -> None:
