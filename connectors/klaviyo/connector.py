@@ -10,13 +10,15 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 import httpx
 
 from config.klaviyo import KlaviyoSettings
+from config.settings import Settings
+from connectors.assembly import ClockSource, Now, now_of, utc_now, vendor_section
 from connectors.base import (
     Action,
     Capabilities,
@@ -57,35 +59,29 @@ LIST_ITEM = "/data/"
 
 log = get_logger(connector=SYSTEM)
 
-Now = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 class KlaviyoConnector:
     name = SYSTEM
 
     def __init__(
-        self, client: KlaviyoClient, purposes: PurposeMap, *, page_size: int = 100, clock: Now | None = None
+        self, client: KlaviyoClient, purposes: PurposeMap, *, page_size: int = 100, clock: ClockSource = None
     ) -> None:
         self.client = client
         self.purposes = purposes
         self.page_size = page_size
-        self.clock = clock or _utc_now
+        self.clock: Now = now_of(clock) or utc_now
 
     @classmethod
     def from_settings(
         cls,
-        settings: Any,
+        settings: Settings | KlaviyoSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
-        clock: Now | None = None,
+        clock: ClockSource = None,
     ) -> KlaviyoConnector:
         """Build from the root Settings or from KlaviyoSettings; ``clock`` gives the run's start time."""
-        vendor: KlaviyoSettings = getattr(settings, "klaviyo", settings)
+        vendor = vendor_section(settings, KlaviyoSettings)
         if vendor.api_key is None:
             raise AuthError(SYSTEM, "SYNC_KLAVIYO__API_KEY is not set")
         client = KlaviyoClient(
