@@ -8,7 +8,7 @@ only one vendor needs (its status words, its epoch milliseconds) stay in that ve
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 from connectors.base import RecordError
 from sync_worker.identity import InvalidEmailError, normalise_email
@@ -23,6 +23,11 @@ class FieldError(ValueError):
 
     def for_record(self, system: str, record_id: str | None) -> RecordError:
         return RecordError(system, record_id, self.field, str(self))
+
+
+def log_skipped(log: Any, error: RecordError) -> None:
+    """The one warning for a record left out of a page (``log`` is bound to the connector already)."""
+    log.warning("record_skipped", record_id=error.record_id, field=error.field, error=error.message)
 
 
 def email_field(value: object, field: str) -> str:

@@ -45,6 +45,7 @@ from connectors.errors import (
     PaginationError,
     TransientError,
 )
+from connectors.fields import log_skipped
 from connectors.http import RetryPolicy
 from connectors.hubspot.client import JSON, SYSTEM, HubSpotClient
 from connectors.hubspot.mapping import (
@@ -205,9 +206,7 @@ class HubSpotConnector:
             mapped = contact_record(obj, statuses.get(key, []), self.subscriptions, opt_outs.get(key))
             (errors if isinstance(mapped, RecordError) else records).append(mapped)  # type: ignore[arg-type]
         for error in errors:
-            self.log.warning(
-                "hubspot.record_skipped", record_id=error.record_id, field=error.field, reason=error.message
-            )
+            log_skipped(self.log, error)
         return records, errors
 
     # ---------------------------------------------------------------- push

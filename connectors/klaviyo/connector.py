@@ -31,6 +31,7 @@ from connectors.base import (
     StreamInfo,
 )
 from connectors.errors import AuthError, ConnectorError, RejectedError, TransientError
+from connectors.fields import log_skipped
 from connectors.http import RetryPolicy
 from connectors.klaviyo.client import KlaviyoClient
 from connectors.klaviyo.mapping import (
@@ -183,9 +184,7 @@ class KlaviyoConnector:
         for item in fresh:
             mapped = to_contact(item, memberships.get(str(item.get("id")), {}), self.purposes)
             if isinstance(mapped, RecordError):
-                log.warning(
-                    "record_skipped", record_id=mapped.record_id, field=mapped.field, error=mapped.message
-                )
+                log_skipped(log, mapped)
                 errors.append(mapped)
             else:
                 records.append(mapped)

@@ -34,6 +34,7 @@ from connectors.base import (
     StreamInfo,
 )
 from connectors.errors import ConnectorError, PaginationError
+from connectors.fields import log_skipped
 from connectors.http import RetryPolicy, VendorHTTP, make_client
 from connectors.mailchimp.client import BATCH_MAX, MAX_CONNECTIONS, PAGE_MAX, MailchimpClient, describe
 from connectors.mailchimp.mapping import SYSTEM, Construct, contact_from_member, parse_purposes
@@ -129,12 +130,7 @@ class MailchimpConnector:
                 mapped = contact_from_member(member, self.purposes, self.collection_point)
                 if isinstance(mapped, RecordError):
                     errors.append(mapped)
-                    self.log.warning(
-                        "mailchimp.record_skipped",
-                        record=mapped.record_id,
-                        field=mapped.field,
-                        error=mapped.message,
-                    )
+                    log_skipped(self.log, mapped)
                 elif position.admits(mapped.external_id, mapped.updated_at):
                     records.append(mapped)
             seen = [(r.external_id, r.updated_at) for r in records]

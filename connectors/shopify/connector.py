@@ -29,6 +29,7 @@ from connectors.base import (
     StreamInfo,
 )
 from connectors.errors import AuthError, ConnectorError, TransientError
+from connectors.fields import log_skipped
 from connectors.http import RetryPolicy, make_client
 from connectors.pagination import Watermark, follow_tokens
 from connectors.shopify import documents
@@ -129,9 +130,7 @@ class ShopifyConnector:
                 mapped = self._map(stream, node)
                 if isinstance(mapped, RecordError):
                     errors.append(mapped)
-                    self.log.warning(
-                        "record_skipped", record_id=mapped.record_id, field=mapped.field, error=mapped.message
-                    )
+                    log_skipped(self.log, mapped)
                 else:
                     records.append(mapped)
             mark = mark.advance((s for _, s in stamped if s is not None), ceiling=ceiling)

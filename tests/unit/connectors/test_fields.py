@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from connectors.base import RecordError
-from connectors.fields import FieldError, email_field, read_time, time_field
+from connectors.fields import FieldError, email_field, log_skipped, read_time, time_field
+from sync_worker.logs import configure_logging, get_logger
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
@@ -79,3 +82,18 @@ def test_long_unreadable_time_is_cut_in_the_message() -> None:
     with pytest.raises(FieldError) as caught:
         time_field("x" * 500, "updated")
     assert str(caught.value) == f"not an ISO 8601 timestamp: {'x' * 40!r}"
+
+
+def test_skipped_record_is_logged_with_its_id_and_field_and_a_masked_address() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "info", show_emails=False, stream=stream)
+    error = RecordError("mailchimp", "jan@example.nl", "status", "unknown member status 'vip'")
+    log_skipped(get_logger(connector="mailchimp"), error)
+    line = json.loads(stream.getvalue())
+    assert {k: line[k] for k in ("event", "connector", "record_id", "field", "error")} == {
+        "event": "record_skipped",
+        "connector": "mailchimp",
+        "record_id": "j***@example.nl",
+        "field": "status",
+        "error": "unknown member status 'vip'",
+    }
