@@ -1,8 +1,9 @@
 """The hash chain over consent events (tamper evidence, R32).
 
-Each row stores ``content_hash`` = SHA-256 of its canonical content and ``chain_hash`` =
-SHA-256(previous chain_hash || content_hash). Erasure nulls the personal columns but keeps both hashes,
-so the chain still verifies after an erasure (R21) and still reveals any altered, deleted or inserted row.
+Each row stores ``personal_hash`` (its personal columns), ``content_hash`` = SHA-256(personal_hash ||
+hash of its public columns) and ``chain_hash`` = SHA-256(previous chain_hash || content_hash). Erasure nulls
+the personal columns but keeps the hashes, so the chain still verifies after an erasure (R21) and still
+reveals any altered, deleted or inserted row, including the public columns of a tombstone.
 Appenders serialise on the ``ledger_head`` row (and a PostgreSQL advisory lock) so replicas cannot fork it.
 """
 
@@ -20,19 +21,17 @@ from sync_worker.ledger.tables import EVENTS, HEAD, PERSONS
 
 # Any fixed 64-bit number: the advisory lock every ledger appender takes on PostgreSQL.
 ADVISORY_LOCK_KEY = 0x5C_0115E47_1ED6E
-CONTENT_FIELDS = (
+# What an erasure blanks (R21) is hashed apart, so a tombstone keeps that hash and the rest still verifies.
+PERSONAL_FIELDS = (
     "email",
     "purpose",
-    "action",
     "occurred_at",
-    "recorded_at",
-    "source",
-    "source_event_id",
     "method",
     "collection_point",
     "evidence",
     "evidence_level",
 )
+PUBLIC_FIELDS = ("action", "recorded_at", "source", "source_event_id")
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -42,13 +41,24 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def content_hash(row: dict[str, Any]) -> str:
-    canonical = {name: row.get(name) for name in CONTENT_FIELDS}
+def _digest(row: dict[str, Any], names: tuple[str, ...]) -> str:
+    canonical = {name: row.get(name) for name in names}
     for name in ("occurred_at", "recorded_at"):
-        moment = as_utc(canonical[name])
-        canonical[name] = moment.isoformat() if moment is not None else None
+        if name in canonical:
+            moment = as_utc(canonical[name])
+            canonical[name] = moment.isoformat() if moment is not None else None
     encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def personal_hash(row: dict[str, Any]) -> str:
+    return _digest(row, PERSONAL_FIELDS)
+
+
+def content_hash(row: dict[str, Any], personal: str | None = None) -> str:
+    """SHA-256 over the public fields and the personal part's hash (given for tombstones)."""
+    part = personal if personal is not None else personal_hash(row)
+    return hashlib.sha256(f"{part}{_digest(row, PUBLIC_FIELDS)}".encode()).hexdigest()
 
 
 def link(previous_chain_hash: str, row_content_hash: str) -> str:
@@ -103,7 +113,8 @@ def verify(conn: Connection, batch: int = 10_000) -> Verification:
             return Verification(
                 False, checked, data["id"], f"rows {expected_id}..{data['id'] - 1} are missing"
             )
-        if not data["erased"] and content_hash(data) != data["content_hash"]:
+        personal = data["personal_hash"] if data["erased"] else None
+        if content_hash(data, personal) != data["content_hash"]:
             return Verification(False, checked, data["id"], "content does not match its content_hash")
         if link(previous, data["content_hash"]) != data["chain_hash"]:
             return Verification(

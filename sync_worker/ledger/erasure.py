@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, null, select, update
 
 from sync_worker.ledger.suppression import MissingSecretKeyError, suppress
 from sync_worker.ledger.tables import ERASURES, EVENTS, PERSONS, PURCHASES
@@ -43,7 +43,8 @@ def erase(
     person_id = conn.execute(select(PERSONS.c.id).where(PERSONS.c.email == email)).scalar()
     erased = deleted = 0
     if person_id is not None:
-        tombstone = dict.fromkeys(PERSONAL_EVENT_COLUMNS) | {"erased": True}
+        # SQL NULL, also in the JSON column (where None would be stored as the JSON text 'null').
+        tombstone = dict.fromkeys(PERSONAL_EVENT_COLUMNS, null()) | {"erased": True}
         erased = conn.execute(
             update(EVENTS).where(EVENTS.c.person_id == person_id).values(**tombstone)
         ).rowcount

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Table, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sync_worker.ledger.chain import Head, content_hash, link, lock_head, save_head
+from sync_worker.ledger.chain import Head, content_hash, link, lock_head, personal_hash, save_head
 from sync_worker.ledger.records import ConsentEventIn, PurchaseIn, Record
 from sync_worker.ledger.suppression import suppressed_emails
 from sync_worker.ledger.tables import EVENTS, EXTERNAL_IDS, PERSONS, PURCHASES
@@ -73,7 +73,8 @@ def append_events(
         for event in fresh:
             row = _event_row(event, policy, now)
             row.update(id=next_id, person_id=ids[event.email], erased=False)
-            row["content_hash"] = content_hash(row)
+            row["personal_hash"] = personal_hash(row)
+            row["content_hash"] = content_hash(row, row["personal_hash"])
             previous = row["chain_hash"] = link(previous, row["content_hash"])
             del row["email"]
             rows.append(row)

@@ -46,6 +46,7 @@ class ConsentEvent(SQLModel, table=True):
     collection_point: str | None = Field(default=None, max_length=128)
     evidence: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     evidence_level: str | None = Field(default=None, max_length=16)  # snapshot at ingest, for receipts
+    personal_hash: str = Field(max_length=64)  # kept by a tombstone
     content_hash: str = Field(max_length=64)
     chain_hash: str = Field(max_length=64)
     erased: bool = False

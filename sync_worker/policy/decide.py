@@ -94,7 +94,7 @@ def name_soft_opt_in_end_r15(
         rule="R15",
         code="soft_opt_in_ended",
         reason=f"Soft opt-in ended for good at the first objection ({stopped.isoformat()}); later purchases do not revive it.",
-        event_ids=(*denial.event_ids, *(p.event_id for p in later)),
+        purchase_ids=tuple(p.event_id for p in later),
     )
 
 
@@ -288,7 +288,7 @@ def decide_soft_opt_in_r12_to_r14(
         return Decision(
             purpose, False, "none", "R12", "opt_out_not_offered_or_used",
             "The purchase gave no free opt-out at checkout, or the person used it.",
-            event_ids=tuple(p.event_id for p in paid),
+            purchase_ids=tuple(p.event_id for p in paid),
         )  # fmt: skip
     current = [p for p in offered if now <= add_months(p.occurred_at, policy.soft_opt_in_months)]
     if not current:
@@ -296,7 +296,7 @@ def decide_soft_opt_in_r12_to_r14(
         return Decision(
             purpose, False, "none", "R14", "soft_opt_in_window_passed",
             f"The last paid purchase ({last.occurred_at.isoformat()}) is older than {policy.soft_opt_in_months} months.",
-            event_ids=(last.event_id,),
+            purchase_ids=(last.event_id,),
         )  # fmt: skip
     related = dict(policy.related_categories)
     categories = sorted(
@@ -306,7 +306,7 @@ def decide_soft_opt_in_r12_to_r14(
         purpose, True, "soft_opt_in", "R12", "soft_opt_in",
         f"Paid customer within {policy.soft_opt_in_months} months; similar products only.",
         categories=tuple(categories),
-        event_ids=tuple(p.event_id for p in current),
+        purchase_ids=tuple(p.event_id for p in current),
     )  # fmt: skip
 
 

@@ -46,6 +46,6 @@ def explain(facts: PersonFacts, policy: Policy, now: datetime) -> tuple[Explanat
             )
             for fact in (by_id[i] for i in decision.event_ids if i in by_id)
         )
-        bought = tuple(purchases[i] for i in decision.event_ids if i in purchases and i not in by_id)
+        bought = tuple(purchases[i] for i in decision.purchase_ids if i in purchases)
         result.append(Explanation(decision, cited, bought))
     return tuple(result)

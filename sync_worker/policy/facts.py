@@ -123,5 +123,6 @@ class Decision:
     code: str  # a stable reason code for machines (e.g. "withdrawn", "quarantined_unproven")
     reason: str  # one sentence for people
     categories: tuple[str, ...] = ()  # soft opt-in only: the product categories that may be promoted (R12c)
-    event_ids: tuple[int, ...] = ()
+    event_ids: tuple[int, ...] = ()  # consent events the decision rests on
+    purchase_ids: tuple[int, ...] = ()  # purchases it rests on (soft opt-in, R12-R15)
     quarantined: bool = False  # an unproven grant and nothing else: list for re-permission (R1, R7, R8)

@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("collection_point", sa.String(128), nullable=True),
         sa.Column("evidence", sa.JSON, nullable=True),
         sa.Column("evidence_level", sa.String(16), nullable=True),
+        sa.Column("personal_hash", sa.String(64), nullable=False),
         sa.Column("content_hash", sa.String(64), nullable=False),
         sa.Column("chain_hash", sa.String(64), nullable=False),
         sa.Column("erased", sa.Boolean, nullable=False),
