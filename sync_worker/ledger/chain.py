@@ -42,12 +42,14 @@ def as_utc(moment: datetime | None) -> datetime | None:
 
 
 def _digest(row: dict[str, Any], names: tuple[str, ...]) -> str:
-    canonical = {name: row.get(name) for name in names}
-    for name in ("occurred_at", "recorded_at"):
-        if name in canonical:
-            moment = as_utc(canonical[name])
-            canonical[name] = moment.isoformat() if moment is not None else None
-    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """SHA-256 of the named values as a JSON list in field order (datetimes as UTC ISO 8601)."""
+    values = []
+    for name in names:
+        value = row.get(name)
+        if isinstance(value, datetime):
+            value = as_utc(value).isoformat()  # type: ignore[union-attr]
+        values.append(value)
+    encoded = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, exists, select
 
 from sync_worker.identity import keyed_hash
+from sync_worker.ledger.bulk import select_in
 from sync_worker.ledger.tables import SUPPRESSIONS
 
 
@@ -31,8 +32,8 @@ def suppressed_emails(conn: Connection, emails: Iterable[str], secret: bytes | N
         return set()
     if not by_hash:
         return set()
-    rows = conn.execute(select(SUPPRESSIONS.c.keyed_hash).where(SUPPRESSIONS.c.keyed_hash.in_(list(by_hash))))
-    return {by_hash[h] for h in rows.scalars()}
+    rows = select_in(conn, SUPPRESSIONS, ["keyed_hash"], "keyed_hash", list(by_hash))
+    return {by_hash[digest] for (digest,) in rows}
 
 
 def is_suppressed(conn: Connection, email: str, secret: bytes | None) -> bool:
