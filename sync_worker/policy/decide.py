@@ -64,7 +64,10 @@ def decide(facts: PersonFacts, purpose: str, policy: Policy, now: datetime) -> D
     purchases = tuple(sorted(facts.purchases, key=lambda p: (p.occurred_at, p.event_id)))
     grants = judge_grants(events, purpose, policy, now)
     valid = [g for g in grants if g.rule is None]
-    last_valid = max(valid, key=lambda g: (g.effective_at, g.fact.event_id), default=None)
+    # Ties are broken by content before event id (ids follow arrival order, R29/R32).
+    last_valid = max(
+        valid, key=lambda g: (g.effective_at, g.level, g.fact.source, g.fact.event_id), default=None
+    )
     withdrawn = deny_if_withdrawn_r16_to_r23(events, purpose, last_valid, policy)
     if withdrawn is not None:
         return name_soft_opt_in_end_r15(withdrawn, purchases, events)
@@ -223,7 +226,16 @@ def deny_if_withdrawn_r16_to_r23(
     if not negatives:
         return None
     # Among equal times the global event names the rule: it is the stronger statement.
-    last = max(negatives, key=lambda e: (event_time(e), e.action in GLOBAL_ACTIONS, e.event_id))
+    last = max(
+        negatives,
+        key=lambda e: (
+            event_time(e),
+            e.action in GLOBAL_ACTIONS,
+            e.action,
+            e.purpose == ALL_PURPOSES,
+            e.event_id,
+        ),
+    )
     stopped = event_time(last)
     ids: tuple[int, ...] = (last.event_id,)
     if last_valid is None or last_valid.effective_at < stopped:
@@ -292,7 +304,7 @@ def decide_soft_opt_in_r12_to_r14(
         )  # fmt: skip
     current = [p for p in offered if now <= add_months(p.occurred_at, policy.soft_opt_in_months)]
     if not current:
-        last = max(offered, key=lambda p: p.occurred_at)
+        last = max(offered, key=lambda p: (p.occurred_at, p.event_id))
         return Decision(
             purpose, False, "none", "R14", "soft_opt_in_window_passed",
             f"The last paid purchase ({last.occurred_at.isoformat()}) is older than {policy.soft_opt_in_months} months.",
@@ -314,7 +326,7 @@ def deny_without_basis_r1(purpose: str, grants: list[Grant]) -> Decision:
     """R1 default deny; when grants exist, the rule that voided the newest one is named."""
     if not grants:
         return Decision(purpose, False, "none", "R1", "no_basis", "No consent or soft opt-in on record.")
-    newest = max(grants, key=lambda g: (g.effective_at, g.fact.event_id))
+    newest = max(grants, key=lambda g: (g.effective_at, g.rule or "", g.code, g.fact.event_id))
     rule = newest.rule or "R1"
     quarantined = any(g.rule in EVIDENCE_RULES for g in grants)
     return Decision(
