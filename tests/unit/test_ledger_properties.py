@@ -5,7 +5,6 @@ from __future__ import annotations
 import tempfile
 from datetime import UTC, datetime, timedelta
 
-from consent_factories import POLICY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +13,7 @@ from sync_worker.ledger.facts import load_facts
 from sync_worker.ledger.ingest import append_events
 from sync_worker.ledger.records import ConsentEventIn
 from sync_worker.policy import decide_all
+from tests.unit.consent_factories import POLICY
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 START = datetime(2026, 1, 1, tzinfo=UTC)
