@@ -8,7 +8,7 @@ one select for persons, one executemany insert. Nothing is ever updated in place
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
@@ -20,7 +20,7 @@ from sync_worker.ledger.chain import Head, content_hash, link, lock_head, person
 from sync_worker.ledger.records import ConsentEventIn, PurchaseIn, Record
 from sync_worker.ledger.suppression import suppressed_emails
 from sync_worker.ledger.tables import EVENTS, EXTERNAL_IDS, PERSONS, PURCHASES
-from sync_worker.policy import ConsentFact, Evidence, Policy, grade
+from sync_worker.policy import ConsentFact, Policy, grade
 from sync_worker.policy.evidence import applicable_point
 
 CHUNK = 5_000
@@ -122,15 +122,10 @@ def append_purchases(
     return result
 
 
-EVIDENCE_FIELDS = tuple(f.name for f in fields(Evidence))
-
-
 def _event_row(
     event: ConsentEventIn, policy: Policy, now: datetime, levels: dict[tuple[object, ...], str]
 ) -> dict[str, Any]:
-    evidence = {
-        name: value for name in EVIDENCE_FIELDS if (value := getattr(event.evidence, name)) is not None
-    }
+    evidence = {name: value for name, value in vars(event.evidence).items() if value is not None}
     level = None
     if event.action == "grant":
         # A snapshot for receipts and exports; decisions grade again from the catalog in force (R32).
@@ -188,10 +183,15 @@ def _person_ids(conn: Connection, records: Sequence[Record], now: datetime) -> d
     emails = sorted({r.email for r in records})
     if not emails:
         return {}
-    insert_rows(conn, PERSONS, [{"email": e, "created_at": now} for e in emails], on_conflict=["email"])
     ids = {
         email: person_id for person_id, email in select_in(conn, PERSONS, ["id", "email"], "email", emails)
     }
+    missing = [e for e in emails if e not in ids]
+    if missing:
+        # Insert-or-skip: an erasure or another writer may have changed persons since the select.
+        insert_rows(conn, PERSONS, [{"email": e, "created_at": now} for e in missing], on_conflict=["email"])
+        found = select_in(conn, PERSONS, ["id", "email"], "email", missing)
+        ids.update({email: person_id for person_id, email in found})
     links = {(r.source, r.external_id): ids[r.email] for r in records if r.external_id}
     insert_rows(
         conn,
