@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from connectors.http import VendorHTTP
+from connectors.http import VendorHTTP, error_body
 from connectors.mailchimp.mapping import format_time, subscriber_hash
 
 PAGE_MAX = 1000  # `count` maximum on GET /lists/{id}/members
@@ -22,12 +22,9 @@ MAX_CONNECTIONS = 10  # simultaneous connections per API key; the 11th gets a 42
 
 def describe(response: httpx.Response) -> str:
     """Mailchimp's reason for a failed response: ``title: detail`` from its problem+json body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}: {response.text[:200]}"
-    if not isinstance(body, dict):
-        return f"HTTP {response.status_code}"
+    body = error_body(response)
+    if isinstance(body, str):
+        return body
     title = body.get("title") or f"HTTP {response.status_code}"
     detail = body.get("detail")
     return f"{title}: {detail}" if detail else str(title)

@@ -30,8 +30,10 @@ def sandbox(
         raise typer.Exit(2) from error
     contacts: list[SeedContact] = []
     errors: list[SeedError] = []
+    seeded = ""
     if seed_from == "demo" and hasattr(box, "seed_demo"):
         box.seed_demo()  # the vendor's own demo data (e.g. Shopify's customers with orders)
+        seeded = "seeded with the vendor's demo data"
     elif seed_from == "demo":
         contacts = demo_people()
     elif seed_from is not None:
@@ -45,7 +47,8 @@ def sandbox(
     listener.bind((host, port))
     listener.listen(128)
     base_url = f"http://{host}:{listener.getsockname()[1]}"
-    typer.echo(f"{name} sandbox at {base_url} ({len(contacts) - len(refused)} contacts seeded)")
+    seeded = seeded or f"{len(contacts) - len(refused)} contacts seeded"
+    typer.echo(f"{name} sandbox at {base_url} ({seeded})")
     typer.echo("Point sync-worker at it with:")
     for key, value in box.settings_env(base_url).items():
         typer.echo(f"export {key}={shlex.quote(value)}")
