@@ -7,7 +7,7 @@ import sys
 import typer
 
 from config import SettingsError
-from sync_worker.cli import config_cmd, db_cmd, pending
+from sync_worker.cli import config_cmd, db_cmd, pending, run_cmd
 
 app = typer.Typer(
     name="sync-worker",
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 pending.register(app)
+run_cmd.register(app)
 
 
 def main() -> None:

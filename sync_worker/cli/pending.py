@@ -7,7 +7,6 @@ from collections.abc import Callable
 import typer
 
 OWNERS = {
-    "run": "reconciliation runs (issue 6) and service mode (issue 7)",
     "demo": "the full demo (issue 6)",
     "import": "the consent ledger (issue 3)",
     "explain": "the consent ledger (issue 3)",
