@@ -1,0 +1,20 @@
+"""A worker process that takes a connector lease: ``python lease_process.py URL NAME try|wait``.
+
+Prints ``held`` or ``busy``; with ``try`` and the lease held it keeps it until stdin closes (or it is
+killed), as a replica in the middle of a sync would.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from sync_worker.db import make_engine
+from sync_worker.lease import build_leases
+
+url, name, mode = sys.argv[1:4]
+leases = build_leases(make_engine(url))
+lease = leases.try_acquire(name) if mode == "try" else leases.acquire(name, timeout=15)
+print("held" if lease else "busy", flush=True)
+if lease is not None and mode == "try":
+    sys.stdin.read()
+    lease.release()
