@@ -149,8 +149,11 @@ async def serve_async(
         await asyncio.wait({server_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         log.info("service.stopping", runs_in_flight=dispatcher.in_flight)
-        scheduler.shutdown(wait=False)
+        # Pause, not shut down, while draining: APScheduler's shutdown cancels running jobs at once,
+        # and the scheduled job holds the connector leases until its run has finished.
+        scheduler.pause()
         finished = await dispatcher.drain(settings.http.shutdown_grace_seconds)
+        scheduler.shutdown(wait=False)
         server.should_exit = True
         await asyncio.wait_for(server_task, timeout=SERVER_STOP_SECONDS + 1)
         log.info("service.stopped", runs_finished=finished)
