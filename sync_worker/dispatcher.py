@@ -48,6 +48,10 @@ class Dispatcher:
         task = self.submit(request)
         return await task if task is not None else None
 
+    def skip(self, request: RunRequest, reason: str) -> None:
+        self._metrics.observe_run(RunStatus.SKIPPED, request.trigger, 0.0)
+        self.log.info("run.skipped", trigger=request.trigger, reason=reason)
+
     async def _timed(self, request: RunRequest) -> RunSummary:
         started = time.perf_counter()
         try:

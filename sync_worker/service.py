@@ -62,12 +62,13 @@ def scheduled_job(dispatcher: Dispatcher, leases: Leases, connectors: Sequence[s
     async def job() -> None:
         held = await _take_leases(leases, connectors)
         try:
+            request = RunRequest(Trigger.SCHEDULE, only=frozenset(lease.name for lease in held))
             if connectors and not held:
-                log.info("run.skipped", reason="every connector is leased by another replica")
+                dispatcher.skip(request, "every connector is leased by another replica")
                 return
             if len(held) < len(connectors):
-                log.info("run.partial_lease", held=[lease.name for lease in held])
-            await dispatcher.run(RunRequest(Trigger.SCHEDULE, only=frozenset(lease.name for lease in held)))
+                log.info("run.partial_lease", held=sorted(request.only))
+            await dispatcher.run(request)
         finally:
             for lease in held:
                 await asyncio.to_thread(lease.release)

@@ -1,0 +1,53 @@
+"""The scheduled job syncs only the connectors whose lease this replica holds, and frees them after."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sync_worker.dispatcher import Dispatcher
+from sync_worker.lease import LocalLeases
+from sync_worker.service import scheduled_job
+from sync_worker.trigger import RunRequest, RunStatus, RunSummary, Trigger
+from sync_worker.web.metrics import Metrics
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def make(leases: LocalLeases) -> tuple[Dispatcher, Metrics, list[RunRequest], list[bool]]:
+    seen: list[RunRequest] = []
+    held_during_run: list[bool] = []
+
+    async def run(request: RunRequest) -> RunSummary:
+        seen.append(request)
+        held_during_run.append(leases.try_acquire("mailchimp") is None)  # still ours while running
+        return RunSummary(RunStatus.SUCCESS)
+
+    metrics = Metrics()
+    return Dispatcher(run, metrics, lambda: NOW), metrics, seen, held_during_run
+
+
+def test_scheduled_run_covers_only_connectors_whose_lease_it_got() -> None:
+    leases = LocalLeases()
+    elsewhere = leases.try_acquire("klaviyo")  # another replica is syncing Klaviyo
+    assert elsewhere is not None
+    dispatcher, _, seen, held_during_run = make(leases)
+    asyncio.run(scheduled_job(dispatcher, leases, ["mailchimp", "klaviyo"])())
+    (request,) = seen
+    assert request.trigger is Trigger.SCHEDULE
+    assert request.only == {"mailchimp"}
+    assert held_during_run == [True]
+    assert leases.try_acquire("mailchimp") is not None  # released afterwards
+
+
+def test_scheduled_run_is_skipped_and_counted_when_every_lease_is_taken() -> None:
+    leases = LocalLeases()
+    taken = [leases.try_acquire(name) for name in ("mailchimp", "klaviyo")]
+    assert all(taken)
+    dispatcher, metrics, seen, _ = make(leases)
+    asyncio.run(scheduled_job(dispatcher, leases, ["mailchimp", "klaviyo"])())
+    assert seen == []
+    skipped = metrics.registry.get_sample_value(
+        "sync_runs_total", {"status": "skipped", "trigger": "schedule"}
+    )
+    assert skipped == 1
