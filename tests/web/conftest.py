@@ -1,5 +1,5 @@
-"""Fixtures of the web tests live in worker_app (a plain module, so tests can import its helpers)."""
+"""The web tests' fixtures; their helpers live in tests.web.worker_app."""
 
-from worker_app import with_worker, worker_env
+from tests.web.worker_app import with_worker, worker_env
 
 __all__ = ["with_worker", "worker_env"]

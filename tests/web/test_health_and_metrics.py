@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from worker_app import NOW, Worker
+from tests.web.worker_app import NOW, Worker
 
 from sync_worker.trigger import RunRequest, Trigger
 from sync_worker.web.metrics import Metrics

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from worker_app import NOW, SECRETS, Worker
+from tests.web.worker_app import NOW, SECRETS, Worker
 
 from sync_worker.trigger import Trigger
 from sync_worker.web.webhooks.hubspot import sign_hubspot
