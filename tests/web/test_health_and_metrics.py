@@ -6,10 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from tests.web.worker_app import NOW, Worker
 
 from sync_worker.trigger import RunRequest, Trigger
 from sync_worker.web.metrics import Metrics
+from tests.web.worker_app import NOW, Worker
 
 
 def test_healthz_answers_while_alive(with_worker: Any) -> None:

@@ -8,13 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from tests.web.worker_app import NOW, SECRETS, Worker
 
 from sync_worker.trigger import Trigger
 from sync_worker.web.webhooks.hubspot import sign_hubspot
 from sync_worker.web.webhooks.klaviyo import Construction, sign_klaviyo
 from sync_worker.web.webhooks.mailchimp import sign_mailchimp
 from sync_worker.web.webhooks.shopify import sign_shopify
+from tests.web.worker_app import NOW, SECRETS, Worker
 
 BASE = "http://worker.test"
 SHOPIFY_BODY = json.dumps(
