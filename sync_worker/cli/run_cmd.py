@@ -30,11 +30,13 @@ def summary_of(report: Any) -> RunSummary:
     except ValueError:
         status = RunStatus.FAILED
     run_id = getattr(report, "run_id", None)
+    # Totals are either on the report or per connector in ``counts`` (name -> object with pushed/failed).
+    counts = list((getattr(report, "counts", None) or {}).values())
     return RunSummary(
         status=status,
         run_id=str(run_id) if run_id is not None else None,
-        pushed=int(getattr(report, "pushed", 0) or 0),
-        failed=int(getattr(report, "failed", 0) or 0),
+        pushed=int(getattr(report, "pushed", 0) or sum(getattr(c, "pushed", 0) for c in counts)),
+        failed=int(getattr(report, "failed", 0) or sum(getattr(c, "failed", 0) for c in counts)),
     )
 
 

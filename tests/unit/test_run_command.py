@@ -56,6 +56,19 @@ def test_runner_adapter_passes_the_people_and_the_trigger(monkeypatch: pytest.Mo
     assert (summary.status, summary.run_id, summary.pushed) == (RunStatus.PARTIAL, "12", 3)
 
 
+def test_totals_are_summed_over_per_connector_counts() -> None:
+    report = types.SimpleNamespace(
+        status="success",
+        run_id="r1",
+        counts={
+            "mailchimp": types.SimpleNamespace(pushed=2, failed=1),
+            "klaviyo": types.SimpleNamespace(pushed=3, failed=0),
+        },
+    )
+    summary = summary_of(report)
+    assert (summary.status, summary.pushed, summary.failed) == (RunStatus.SUCCESS, 5, 1)
+
+
 def test_unknown_report_status_counts_as_failed() -> None:
     assert summary_of(FakeReport("exploded", 1, 0)).status is RunStatus.FAILED
 
