@@ -69,6 +69,16 @@ class RunRequest:
         )
         return cls(trigger=Trigger.WEBHOOK, emails=emails, external_ids=ids, facts=facts)
 
+    def merged(self, other: RunRequest) -> RunRequest:
+        """One targeted run for the people of both requests (webhooks that arrive while a run is busy)."""
+        return RunRequest(
+            trigger=self.trigger,
+            emails=self.emails | other.emails,
+            external_ids=self.external_ids | other.external_ids,
+            facts=self.facts + other.facts,
+            only=self.only | other.only if self.only and other.only else frozenset(),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:

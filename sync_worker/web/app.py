@@ -104,7 +104,7 @@ def create_app(
             )
         started = False
         if parsed.facts:
-            started = dispatcher.submit(RunRequest.for_facts(parsed.facts)) is not None
+            started = dispatcher.enqueue(RunRequest.for_facts(parsed.facts))
             if not started:
                 # Shutting down: 503 makes the vendor deliver again (to another replica, or after restart).
                 metrics.count_webhook(vendor, "deferred")

@@ -84,3 +84,37 @@ def test_drain_abandons_a_run_that_outlasts_the_grace_period() -> None:
 
     assert asyncio.run(scenario()) is False
     assert runs(metrics, "abandoned") == 1
+
+
+def test_webhooks_arriving_during_a_targeted_run_are_coalesced_into_the_next_one() -> None:
+    seen: list[RunRequest] = []
+
+    async def scenario() -> None:
+        release = asyncio.Event()
+
+        async def run(request: RunRequest) -> RunSummary:
+            seen.append(request)
+            await release.wait()
+            return RunSummary(RunStatus.SUCCESS)
+
+        dispatcher = Dispatcher(run, Metrics(), lambda: NOW)
+        assert dispatcher.enqueue(RunRequest(Trigger.WEBHOOK, emails=frozenset({"a@example.com"})))
+        await asyncio.sleep(0)  # the first run starts and waits
+        for email in ("b@example.com", "c@example.com"):
+            assert dispatcher.enqueue(RunRequest(Trigger.WEBHOOK, emails=frozenset({email})))
+        assert dispatcher.enqueue(RunRequest(Trigger.WEBHOOK, external_ids=frozenset({("hubspot", "7")})))
+        release.set()
+        assert await dispatcher.drain(grace_seconds=30)
+
+    asyncio.run(scenario())
+    assert [set(r.emails) for r in seen] == [{"a@example.com"}, {"b@example.com", "c@example.com"}]
+    assert seen[1].external_ids == {("hubspot", "7")}
+
+
+def test_skipped_turn_counts_for_readiness() -> None:
+    async def never(_request: RunRequest) -> RunSummary:
+        raise AssertionError("a skipped turn runs nothing")
+
+    dispatcher = Dispatcher(never, Metrics(), lambda: NOW)
+    dispatcher.skip(SCHEDULED, "leased elsewhere")
+    assert dispatcher.last_finished_at == NOW
