@@ -1,7 +1,7 @@
 """Service mode, the composition root of a long-running worker: one asyncio process that runs the
 scheduler and the HTTP server (health, readiness, metrics, webhooks).
 
-Start: migrations are upgraded, then the server binds, then the scheduler starts (first run at once).
+Start: migrations are upgraded (under a lease, as replicas may start together), then the server binds, then the scheduler starts (first run at once).
 SIGTERM/SIGINT: stop taking work (webhooks get 503 so vendors deliver again, /readyz fails), let runs in
 flight finish within ``SYNC_HTTP__SHUTDOWN_GRACE_SECONDS`` and abandon the rest (safe: the outbox is
 written before any push), stop the server, close clients, return; the process exits 0.
@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import uvicorn
+from sqlalchemy import Engine
 
 from config import Settings
 from sync_worker import db
@@ -32,6 +33,8 @@ from sync_worker.web.webhooks import build_receivers
 Clock = Callable[[], datetime]
 Closer = Callable[[], Awaitable[None]]
 SERVER_STOP_SECONDS = 5.0  # open HTTP connections get this long once the runs are drained
+MIGRATION_WAIT_SECONDS = 300.0
+MIGRATION_LEASE = "schema-migrations"
 
 
 def utc_now() -> datetime:
@@ -44,6 +47,15 @@ class _Server(uvicorn.Server):
     @contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+def upgrade_schema(engine: Engine, leases: Leases, wait_seconds: float = MIGRATION_WAIT_SECONDS) -> None:
+    """Migrate to head under a lease: replicas starting together must not run Alembic at the same time."""
+    lease = leases.acquire(MIGRATION_LEASE, timeout=wait_seconds)
+    if lease is None:
+        raise RuntimeError(f"another replica held the migration lease for {wait_seconds:.0f} s; not starting")
+    with lease:
+        db.upgrade(engine)
 
 
 async def _take_leases(leases: Leases, names: Sequence[str]) -> list[Lease]:
@@ -98,7 +110,8 @@ async def serve_async(
 ) -> None:
     log = get_logger(component="service")
     engine = db.make_engine(settings.database_url)
-    await asyncio.to_thread(db.upgrade, engine)
+    leases = build_leases(engine)
+    await asyncio.to_thread(upgrade_schema, engine, leases)
     metrics = Metrics()
     dispatcher = Dispatcher(run, metrics, clock)
     schedule = plan(settings.schedule, clock())
@@ -133,7 +146,7 @@ async def serve_async(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    job = scheduled_job(dispatcher, build_leases(engine), settings.enabled_vendors())
+    job = scheduled_job(dispatcher, leases, settings.enabled_vendors())
     scheduler = build_scheduler(schedule, job, first_run=clock())
     server_task = asyncio.create_task(server.serve(), name="http")
     try:

@@ -1,13 +1,18 @@
-"""The scheduled job syncs only the connectors whose lease this replica holds, and frees them after."""
+"""Leases in the service: the scheduled job syncs only the connectors whose lease this replica holds, and
+schema migrations run under a lease of their own."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
+
+from sync_worker.db import is_up_to_date, make_engine
 from sync_worker.dispatcher import Dispatcher
 from sync_worker.lease import LocalLeases
-from sync_worker.service import scheduled_job
+from sync_worker.service import MIGRATION_LEASE, scheduled_job, upgrade_schema
 from sync_worker.trigger import RunRequest, RunStatus, RunSummary, Trigger
 from sync_worker.web.metrics import Metrics
 
@@ -51,3 +56,20 @@ def test_scheduled_run_is_skipped_and_counted_when_every_lease_is_taken() -> Non
         "sync_runs_total", {"status": "skipped", "trigger": "schedule"}
     )
     assert skipped == 1
+
+
+def test_schema_upgrade_waits_for_the_migration_lease(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/ledger.db")
+    try:
+        leases = LocalLeases()
+        other = leases.try_acquire(MIGRATION_LEASE)  # another replica is migrating
+        assert other is not None
+        with pytest.raises(RuntimeError, match="migration lease"):
+            upgrade_schema(engine, leases, wait_seconds=0)
+        assert not is_up_to_date(engine)
+        other.release()
+        upgrade_schema(engine, leases, wait_seconds=0)
+        assert is_up_to_date(engine)
+        assert leases.try_acquire(MIGRATION_LEASE) is not None  # released after upgrading
+    finally:
+        engine.dispose()
