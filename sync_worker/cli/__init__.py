@@ -7,7 +7,7 @@ import sys
 import typer
 
 from config import SettingsError
-from sync_worker.cli import config_cmd, db_cmd, pending, run_cmd
+from sync_worker.cli import config_cmd, db_cmd, demo_cmd, health_cmd, pending, run_cmd, sandbox_cmd
 
 app = typer.Typer(
     name="sync-worker",
@@ -18,6 +18,9 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
+app.command("health")(health_cmd.health)
+app.command("demo")(demo_cmd.demo)
+app.command("sandbox")(sandbox_cmd.serve)
 pending.register(app)
 run_cmd.register(app)
 
