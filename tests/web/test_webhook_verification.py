@@ -197,6 +197,17 @@ def test_hubspot_signature_covers_the_uri(with_worker: Any) -> None:
     with_worker(scenario)
 
 
+def test_hubspot_signs_the_uri_with_reserved_escapes_decoded(with_worker: Any) -> None:
+    async def scenario(w: Worker) -> None:
+        called = f"{BASE}/webhooks/hubspot?portal=a%3Ab%40c"
+        headers = sign_hubspot(
+            SECRET_OF["hubspot"], "POST", f"{BASE}/webhooks/hubspot?portal=a:b@c", HUBSPOT_BODY, NOW
+        )
+        assert (await w.client.post(called, content=HUBSPOT_BODY, headers=headers)).status_code == 200
+
+    with_worker(scenario)
+
+
 def test_mailchimp_get_validation_answers_200_only_with_the_secret(with_worker: Any) -> None:
     async def scenario(w: Worker) -> None:
         secret = SECRET_OF["mailchimp"]

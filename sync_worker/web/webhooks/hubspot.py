@@ -8,6 +8,7 @@ The payload names contacts by ``objectId`` only: the targeted run resolves the a
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,7 +34,17 @@ TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
 WINDOW = timedelta(minutes=5)
 
 
+# HubSpot signs the URI with these escapes decoded (developers.hubspot.com, "Validating requests", v3);
+# every other escape stays as it is.
+DECODED_ESCAPES = {
+    "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
+    "%27": "'", "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",
+}  # fmt: skip
+ESCAPE = re.compile("|".join(DECODED_ESCAPES), re.IGNORECASE)
+
+
 def _signed_string(method: str, uri: str, body: bytes, timestamp: str) -> bytes:
+    uri = ESCAPE.sub(lambda m: DECODED_ESCAPES[m.group(0).upper()], uri)
     return method.upper().encode("utf-8") + uri.encode("utf-8") + body + timestamp.encode("utf-8")
 
 
