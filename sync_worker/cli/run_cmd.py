@@ -48,7 +48,9 @@ def runner_fn(settings: Settings, *, dry_run: bool = False, full: bool = False) 
         if error.name != "sync_worker.runner":
             raise
         return None
-    run_once = runner.run_once
+    run_once = getattr(runner, "run_once", None)
+    if run_once is None:  # the runner module exists but has no entry point yet
+        return None
 
     async def run(request: RunRequest) -> RunSummary:
         result = run_once(

@@ -25,6 +25,11 @@ def test_run_says_honestly_when_the_runner_is_not_installed(monkeypatch: pytest.
         assert "issue 6" in result.output
 
 
+def test_runner_without_its_entry_point_counts_as_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sync_worker.runner", types.SimpleNamespace())
+    assert runner_fn(load_settings()) is None
+
+
 @dataclass
 class FakeReport:
     status: str
