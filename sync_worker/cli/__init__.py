@@ -7,7 +7,7 @@ import sys
 import typer
 
 from config import SettingsError
-from sync_worker.cli import config_cmd, db_cmd, pending
+from sync_worker.cli import config_cmd, db_cmd, import_cmd, ledger_cmd, pending, person_cmd
 
 app = typer.Typer(
     name="sync-worker",
@@ -18,6 +18,9 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(ledger_cmd.app, name="ledger")
+app.command("import")(import_cmd.import_file)
+person_cmd.register(app)
 pending.register(app)
 
 

@@ -9,11 +9,6 @@ import typer
 OWNERS = {
     "run": "reconciliation runs (issue 6) and service mode (issue 7)",
     "demo": "the full demo (issue 6)",
-    "import": "the consent ledger (issue 3)",
-    "explain": "the consent ledger (issue 3)",
-    "export": "the consent ledger (issue 3)",
-    "erase": "the consent ledger (issue 3)",
-    "ledger": "the consent ledger (issue 3)",
     "sandbox": "the vendor sandboxes (issues 4 and 5)",
     "runs": "the reconciliation log (issue 6)",
     "log": "the reconciliation log (issue 6)",

@@ -1,9 +1,7 @@
 """Reconciliation runs: cursors, observed snapshot, outbox, the run log and rejected records.
 
-TODO(merge ledger): down_revision becomes "0002" (the ledger's revision) once that branch is merged.
-
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-30
 """
 
@@ -14,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0003'
-down_revision: str | None = '0001'
+down_revision: str | None = '0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
