@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from consent_factories import POLICY
 from sqlalchemy import Engine, func, select, text
 
 from sync_worker import db
@@ -18,6 +17,7 @@ from sync_worker.ledger.records import ConsentEventIn, PurchaseIn
 from sync_worker.ledger.suppression import MissingSecretKeyError, is_suppressed
 from sync_worker.ledger.tables import EVENTS, PERSONS, PURCHASES
 from sync_worker.policy import decide, decide_all
+from tests.unit.consent_factories import POLICY
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 SECRET = b"test-secret"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from consent_factories import NOW, POLICY, T0, confirm, grant, negative, person, purchase
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sync_worker.policy import ConsentFact, PersonFacts, decide, decide_all
+from tests.unit.consent_factories import NOW, POLICY, T0, confirm, grant, negative, person, purchase
 
 PURPOSES = ("newsletter", "promotions", "events", "lead_magnet", "*")
 minutes = st.integers(min_value=0, max_value=60 * 24 * 60)

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from consent_factories import NOW, POLICY, PROVEN, T0, at, confirm, grant, negative, person, purchase
-
 from sync_worker.policy import Point, decide, decide_all, downstream_status
+from tests.unit.consent_factories import (
+    NOW,
+    POLICY,
+    PROVEN,
+    T0,
+    at,
+    confirm,
+    grant,
+    negative,
+    person,
+    purchase,
+)
 
 
 def test_r1_empty_ledger_denies_every_purpose() -> None:
