@@ -40,7 +40,10 @@ class ObservedEvent:
     occurred_at: datetime
     source: str  # the system it was read from
     source_event_id: str
-    rule: str  # the RULES.md rule that makes this change a consent fact
+    rule: str
+    external_id: str | None = (
+        None  # the person's id in ``source``  # the RULES.md rule that makes this change a consent fact
+    )
     method: str | None = None
     reason: str | None = None  # the vendor's unsubscribe / suppression reason
     evidence: Evidence | None = None
@@ -59,7 +62,11 @@ class DecisionLike(Protocol):
     @property
     def reason(self) -> str: ...
     @property
-    def event_ids(self) -> Sequence[str]: ...
+    def event_ids(self) -> Sequence[object]: ...
+    @property
+    def quarantined(self) -> bool:
+        """Held only by an unproven subscribed flag: list for re-permission (R1, R7, R8)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,7 @@ class Verdict:
     rule: str
     reason: str
     event_ids: tuple[str, ...] = ()
+    quarantined: bool = False
 
 
 def basis_of(decision: DecisionLike) -> Basis:
@@ -82,7 +90,7 @@ def basis_of(decision: DecisionLike) -> Basis:
 
 @dataclass(frozen=True, slots=True)
 class ErasureRequest:
-    request_id: str
+    request_id: int
     email: str
 
 
@@ -101,12 +109,10 @@ class LedgerPort(Protocol):
         """Decision per person and purpose (every person and purpose asked for is answered)."""
         ...
 
-    def quarantined(self, conn: Connection, emails: Sequence[str]) -> set[str]:
-        """The people among ``emails`` held only by unproven subscribed flags (R1, R7, R8)."""
-        ...
-
     def erasures(self, conn: Connection) -> Sequence[ErasureRequest]:
         """Erasure requests still to be carried out in the connected systems (R21, Art. 19)."""
         ...
 
-    def complete_erasure(self, conn: Connection, request: ErasureRequest) -> None: ...
+    def complete_erasure(self, conn: Connection, request: ErasureRequest, now: datetime) -> None:
+        """Every system has deleted or unsubscribed the person: the ledger may forget the address."""
+        ...

@@ -147,6 +147,7 @@ def _event(
         source=record.system,
         source_event_id=source_event_id,
         rule=rule,
+        external_id=record.external_id,
         method=(evidence.method if evidence else None) or f"{record.system}_{value}",
         reason=record.reason if kind != EventKind.GRANT else None,
         evidence=evidence,

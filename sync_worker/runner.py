@@ -14,14 +14,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from sqlalchemy import Engine
 
+from config import Settings
 from connectors.base import Action, Connector, ContactRecord, Outcome, Page, PurchaseRecord, PushResult
-from sync_worker import outbox, runlog, snapshot
+from connectors.registry import connector_class
+from sync_worker import db, outbox, runlog, snapshot
 from sync_worker.ledger_port import ErasureRequest, LedgerPort, ObservedEvent
 from sync_worker.logs import get_logger
 from sync_worker.observe import Seen, observe
 from sync_worker.plan import Person, PlannedChange, plan
+from sync_worker.rulebook import policy_from_settings, secret_of
+from sync_worker.sql_ledger import SqlLedger
 
 Clock = Callable[[], datetime]
 CHUNK = 1000
@@ -117,7 +122,7 @@ class Reconciliation:
             self._plan(report, now, targets, full)
             if not dry_run:
                 await self._push(report, now, None)
-                self._finish_erasures()
+                self._finish_erasures(now)
         except Exception as error:
             report.error = f"{type(error).__name__}: {error}"
             log.exception("run_failed", error=report.error)
@@ -196,7 +201,6 @@ class Reconciliation:
         ]:
             with self.engine.begin() as conn:
                 decisions = self.ledger.decide(conn, batch, self.purposes, now)
-                quarantined = self.ledger.quarantined(conn, batch)
                 seen = snapshot.load_seen(conn, batch)
                 flying = outbox.in_flight(conn, batch)
                 people = [
@@ -204,7 +208,7 @@ class Reconciliation:
                         email=email,
                         decisions=decisions.get(email, {}),
                         seen=seen.get(email, {}),
-                        quarantined=email in quarantined,
+                        quarantined=any(d.quarantined for d in decisions.get(email, {}).values()),
                         erasure=email in erasures,
                         in_flight=frozenset(flying.get(email, set())),
                     )
@@ -243,7 +247,7 @@ class Reconciliation:
         with self.engine.begin() as conn:
             runlog.log_push_results(conn, texts)
 
-    def _finish_erasures(self) -> None:
+    def _finish_erasures(self, now: datetime) -> None:
         """An erasure is complete once every system has accepted its part; then the snapshot forgets."""
         with self.engine.begin() as conn:
             requests: Sequence[ErasureRequest] = self.ledger.erasures(conn)
@@ -251,7 +255,7 @@ class Reconciliation:
                 if outbox.all_done(conn, request.email):
                     snapshot.forget(conn, request.email)
                     outbox.forget(conn, request.email)
-                    self.ledger.complete_erasure(conn, request)
+                    self.ledger.complete_erasure(conn, request, now)
 
 
 def _count_planned(report: RunReport, planned: Sequence[PlannedChange]) -> None:
@@ -277,3 +281,58 @@ def _status(report: RunReport) -> str:
     if any(c.error or c.failed or c.rejected_records for c in counts):
         return "partial"
     return "success"
+
+
+class NothingToRunError(ValueError):
+    """No connector to run: the message names what to set."""
+
+
+def run_once(
+    settings: Settings,
+    *,
+    trigger: str = "manual",
+    dry_run: bool = False,
+    only: str | None = None,
+    full: bool = False,
+    emails: Iterable[str] | None = None,
+    transport_for: Callable[[str], httpx.AsyncBaseTransport | None] | None = None,
+    clock: Clock | None = None,
+) -> RunReport:
+    """The composition root of one run: settings -> engine, ledger, connectors -> Reconciliation."""
+    names = settings.enabled_vendors()
+    if only is not None:
+        if only not in settings.vendors():
+            raise NothingToRunError(f"--connector {only!r}: unknown; known: {', '.join(settings.vendors())}")
+        if only not in names:
+            missing = ", ".join(settings.vendors()[only].missing())
+            raise NothingToRunError(f"--connector {only!r} is not configured: set {missing}")
+        names = [only]
+    if not names:
+        raise NothingToRunError(
+            "no connector is configured: set the credentials of at least one vendor (see `sync-worker config`)"
+        )
+    now = clock or utc_now
+    engine = db.make_engine(settings.database_url)
+    db.upgrade(engine)
+    secret = secret_of(settings)
+    ledger = SqlLedger(policy_from_settings(settings), secret, now)
+
+    async def go() -> RunReport:
+        connectors: dict[str, Connector] = {}
+        try:
+            for name in names:
+                transport = transport_for(name) if transport_for else None
+                extra: dict[str, Any] = {"clock": clock} if clock else {}
+                connectors[name] = connector_class(name).from_settings(settings, transport=transport, **extra)
+            reconciliation = Reconciliation(
+                engine, connectors, ledger, tuple(settings.policy.purposes), secret or b"", now
+            )
+            return await reconciliation.run(trigger=trigger, dry_run=dry_run, full=full, emails=emails)
+        finally:
+            for connector in connectors.values():
+                await connector.aclose()
+
+    try:
+        return asyncio.run(go())
+    finally:
+        engine.dispose()

@@ -8,7 +8,7 @@ the rules.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
@@ -242,22 +242,24 @@ class FakeLedger:
     def decide(
         self, conn: Connection, emails: Sequence[str], purposes: Sequence[str], now: datetime
     ) -> Mapping[str, Mapping[str, DecisionLike]]:
-        return {email: {p: self._decide_one(email, p) for p in purposes} for email in emails}
-
-    def quarantined(self, conn: Connection, emails: Sequence[str]) -> set[str]:
-        out = set()
+        out: dict[str, dict[str, DecisionLike]] = {}
         for email in emails:
-            flags = [e for e in self.events.values() if e.email == email and e.kind == EventKind.UNPROVEN]
-            if flags and not any(self._decide_one(email, f.purpose or "").allowed for f in flags):
-                negative = any(e.email == email and e.kind in NEGATIVE for e in self.events.values())
-                if not negative:
-                    out.add(email)
+            verdicts = {p: self._decide_one(email, p) for p in purposes}
+            flagged = {
+                e.purpose for e in self.events.values() if e.email == email and e.kind == EventKind.UNPROVEN
+            }
+            negative = any(e.email == email and e.kind in NEGATIVE for e in self.events.values())
+            out[email] = {
+                # Quarantined: an unproven flag and nothing else for that purpose (R8).
+                p: replace(v, quarantined=p in flagged and not v.allowed and not negative)
+                for p, v in verdicts.items()
+            }
         return out
 
     def erasures(self, conn: Connection) -> Sequence[ErasureRequest]:
         return list(self.erasure_requests.values())
 
-    def complete_erasure(self, conn: Connection, request: ErasureRequest) -> None:
+    def complete_erasure(self, conn: Connection, request: ErasureRequest, now: datetime) -> None:
         self.erasure_requests.pop(request.email, None)
         self.completed.append(request)
 

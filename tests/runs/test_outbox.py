@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
 
 from connectors.base import Action, Change, Outcome, Status
-from sync_worker import db, outbox
+from sync_worker import outbox
 from sync_worker.plan import PlannedChange, change_key
 from tests.runs.fakes import T0, FakeVendor, ProcessKilled
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    made = db.make_engine(database_url)
-    db.upgrade(made)
-    yield made
-    made.dispose()
 
 
 def unsubscribe(email: str, run_id: str = "run1") -> PlannedChange:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
 
 from connectors.base import GlobalState, Outcome, RecordError, Status
-from sync_worker import db, runlog
+from sync_worker import runlog
 from sync_worker.ledger_port import ErasureRequest, EventKind
 from sync_worker.outbox import ITEMS
 from sync_worker.plan import REPERMISSION_TAG
@@ -58,11 +57,8 @@ class World:
 
 
 @pytest.fixture
-def world(database_url: str) -> Iterator[World]:
-    engine = db.make_engine(database_url)
-    db.upgrade(engine)
-    yield World(engine)
-    engine.dispose()
+def world(engine: Engine) -> World:
+    return World(engine)
 
 
 async def test_unsubscribe_in_one_system_reaches_all_others_in_one_run(world: World) -> None:
@@ -70,11 +66,14 @@ async def test_unsubscribe_in_one_system_reaches_all_others_in_one_run(world: Wo
     world.everywhere("jan@example.nl", Status.SUBSCRIBED)
     first = await world.run()
     assert first.status == "success"
-    # Newsletter already shows what the ledger allows; promotions has no basis and is closed (R27).
+    # Newsletter already shows what the ledger allows; the bare promotions flag has no basis: it is
+    # closed (R27) and the person listed for re-permission where the vendor has tags (R8).
     first_pushes = [c for v in world.vendors for batch in v.pushes for c in batch]
     assert {(c.system, c.purpose, c.action.value) for c in first_pushes} == {
         ("mailchimp", "promotions", "unsubscribe"),
         ("klaviyo", "promotions", "unsubscribe"),
+        ("mailchimp", None, "tag"),
+        ("klaviyo", None, "tag"),
     }
 
     world.mailchimp.set_status("jan@example.nl", "newsletter", Status.UNSUBSCRIBED)
@@ -221,7 +220,7 @@ async def test_transient_push_failures_converge_over_later_runs(world: World) ->
     world.everywhere("jan@example.nl", Status.SUBSCRIBED)
     await world.run()
     world.mailchimp.set_status("jan@example.nl", "newsletter", Status.UNSUBSCRIBED)
-    world.klaviyo.fail = lambda _c: Outcome.RETRY_LATER
+    world.klaviyo.fail = lambda c: Outcome.RETRY_LATER if c.purpose == "newsletter" else None
     failing = await world.run()
     assert failing.status == "partial"
     assert failing.counts["klaviyo"].failed == 1
@@ -245,11 +244,11 @@ async def test_erasure_request_deletes_or_unsubscribes_everywhere_then_completes
     world.ledger.grant("del@example.nl", "newsletter")
     world.everywhere("del@example.nl", Status.SUBSCRIBED)
     await world.run()
-    world.ledger.erasure_requests["del@example.nl"] = ErasureRequest("req-9", "del@example.nl")
+    world.ledger.erasure_requests["del@example.nl"] = ErasureRequest(9, "del@example.nl")
     await world.run()
     assert world.klaviyo.contacts["del@example.nl"].global_state == GlobalState.ERASED
     assert world.mailchimp.status("del@example.nl", "newsletter") == Status.UNSUBSCRIBED
-    assert [r.request_id for r in world.ledger.completed] == ["req-9"]
+    assert [r.request_id for r in world.ledger.completed] == [9]
     with world.engine.begin() as conn:
         assert (
             conn.execute(
