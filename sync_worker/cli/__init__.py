@@ -7,7 +7,7 @@ import sys
 import typer
 
 from config import SettingsError
-from sync_worker.cli import config_cmd, db_cmd, import_cmd, ledger_cmd, pending, person_cmd
+from sync_worker.cli import config_cmd, db_cmd, import_cmd, ledger_cmd, pending, person_cmd, run_cmd
 
 app = typer.Typer(
     name="sync-worker",
@@ -21,6 +21,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(ledger_cmd.app, name="ledger")
 app.command("import")(import_cmd.import_file)
 person_cmd.register(app)
+run_cmd.register(app)
 pending.register(app)
 
 

@@ -7,11 +7,8 @@ from collections.abc import Callable
 import typer
 
 OWNERS = {
-    "run": "reconciliation runs (issue 6) and service mode (issue 7)",
     "demo": "the full demo (issue 6)",
     "sandbox": "the vendor sandboxes (issues 4 and 5)",
-    "runs": "the reconciliation log (issue 6)",
-    "log": "the reconciliation log (issue 6)",
 }
 
 

@@ -7,6 +7,7 @@ the rules.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -99,7 +100,8 @@ class FakeVendor:
     def record(self, contact: Contact) -> ContactRecord:
         return ContactRecord(
             system=self.name,
-            external_id=f"{self.name}-{contact.email}",
+            # Opaque, as vendors' ids are (Mailchimp's is the MD5 of the address).
+            external_id=f"{self.name}-{hashlib.md5(contact.email.encode()).hexdigest()[:12]}",
             email=contact.email,
             updated_at=contact.changed_at,
             purposes=tuple(PurposeState(p, s, contact.changed_at) for p, s in contact.statuses.items()),
