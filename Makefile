@@ -19,8 +19,9 @@ $(UV):
 	$(PYTHON) -m venv $(BOOT)
 	$(BOOT)/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
 
-$(STAMP): $(UV) uv.lock pyproject.toml
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --all-groups --python $(PYTHON) --quiet
+# --compile-bytecode: where PYTHONDONTWRITEBYTECODE is set, every CLI start would otherwise compile its imports.
+$(STAMP): $(UV) uv.lock pyproject.toml Makefile
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --all-groups --compile-bytecode --python $(PYTHON) --quiet
 	@touch $(STAMP)
 
 demo: $(STAMP)

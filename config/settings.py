@@ -76,7 +76,7 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment (and mounted secrets under SYNC_SECRETS_DIR if set)."""
+    """Read settings from the environment (prefix SYNC_, nested "__"); errors name the variable."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:

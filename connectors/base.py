@@ -75,6 +75,8 @@ class Evidence:
     )
     collection_point: str | None = None  # catalog key, e.g. "mailchimp:signup-form", "shopify:checkout"
     double_opt_in: bool | None = None
+    # R3: the box was pre-ticked (e.g. a shop whose checkout marketing box is pre-selected); None: unknown.
+    prechecked: bool | None = None
     ip: str | None = None
     detail: str | None = None  # vendor's free text about the source (form URL, "API - Generic", ...)
 

@@ -42,8 +42,8 @@ def to_evidence(vendor: VendorEvidence | None) -> Evidence:
     return Evidence(
         double_opt_in=vendor.double_opt_in,
         ip=vendor.ip,
-        # R3: a vendor-level fact such as a pre-selected checkout box (when the connector knows it).
-        checkbox_prechecked=getattr(vendor, "prechecked", None),
+        # R3: a vendor-level fact such as a pre-selected checkout box.
+        checkbox_prechecked=vendor.prechecked,
     )
 
 

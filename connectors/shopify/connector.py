@@ -1,0 +1,277 @@
+"""Shopify connector: pulls customers (consent, tags) and orders incrementally; pushes consent and tags.
+
+Both streams are read sorted by ``updatedAt`` with a closed-boundary watermark (``updated_at:>='...'``), so
+each page checkpoints. Pushes go in batches of aliased mutations, after one aliased read that finds each
+customer and its consent state: REDACTED and INVALID are Shopify's read-only facts and are refused here,
+never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from config.settings import Settings
+from config.shopify import ShopifySettings
+from connectors.base import (
+    Action,
+    Capabilities,
+    Change,
+    Outcome,
+    Page,
+    PushResult,
+    Record,
+    RecordError,
+    StreamInfo,
+)
+from connectors.errors import AuthError, ConnectorError, TransientError
+from connectors.http import RetryPolicy, make_client
+from connectors.pagination import Watermark, follow_tokens
+from connectors.shopify import documents
+from connectors.shopify.client import Pacer, ShopifyClient, ShopifyHTTP, describe
+from connectors.shopify.mapping import (
+    CONSENT,
+    READ_ONLY_STATES,
+    SYSTEM,
+    consent_input,
+    format_time,
+    stamp_of,
+    to_contact,
+    to_purchase,
+)
+from sync_worker.logs import get_logger
+
+Clock = Callable[[], datetime]
+
+
+class ShopifyConnector:
+    name = SYSTEM
+    page_size = 250  # customers per page: Shopify's connection maximum
+    orders_page_size = (
+        20  # orders carry line items: 20 x 20 lines keeps a page under the 1000-point query cap
+    )
+    batch_size = 25  # aliased mutations per request: 25 x ~13 points
+    max_concurrency = 4
+
+    def __init__(self, settings: ShopifySettings, client: ShopifyClient, clock: Clock) -> None:
+        self.settings = settings
+        self.client = client
+        self.clock = clock
+        self.log = get_logger(connector=SYSTEM)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings | ShopifySettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Clock | None = None,
+    ) -> ShopifyConnector:
+        shop = settings.shopify if isinstance(settings, Settings) else settings
+        base_url = shop.effective_base_url()
+        if shop.access_token is None or base_url is None:
+            raise ValueError(f"shopify is not configured: set {', '.join(shop.missing())}")
+        retry = retry or RetryPolicy()
+        client = make_client(
+            base_url,
+            headers={"X-Shopify-Access-Token": shop.access_token.get_secret_value()},
+            max_connections=cls.max_concurrency,
+            transport=transport,
+        )
+        http = ShopifyHTTP(SYSTEM, client, describe, retry=retry, concurrency=cls.max_concurrency)
+        return cls(shop, ShopifyClient(http, Pacer(sleep=retry.sleep)), clock or (lambda: datetime.now(UTC)))
+
+    def capabilities(self) -> Capabilities:
+        actions = frozenset({Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.TAG, Action.UNTAG})
+        return Capabilities(
+            system=SYSTEM,
+            streams=(
+                StreamInfo("contacts", incremental=True, sorted=True, page_size_max=250),
+                StreamInfo("purchases", incremental=True, sorted=True, page_size_max=self.orders_page_size),
+            ),
+            actions=actions,
+            purposes=frozenset(self.settings.purposes),
+            batch_max=dict.fromkeys(actions, self.batch_size),
+            max_concurrency=self.max_concurrency,
+            rate_limit="GraphQL query cost: leaky bucket (standard plan 100 points/s), 1000 points per query",
+        )
+
+    # --- pull ------------------------------------------------------------------------------------------
+
+    async def pull(self, stream: str, since: str | None = None) -> AsyncIterator[Page]:
+        if stream == "contacts":
+            root, document, first = "customers", documents.CUSTOMERS, self.page_size
+            cost = documents.customers_cost(first)
+        elif stream == "purchases":
+            root, document, first = "orders", documents.ORDERS, self.orders_page_size
+            cost = documents.orders_cost(first)
+        else:
+            raise KeyError(f"shopify has no stream {stream!r}")
+        start = Watermark.decode(since)
+        ceiling = self.clock()  # the cursor never passes the run's start
+        search = f"updated_at:>='{format_time(start.at)}'" if start.at else None  # closed boundary: >=
+        mark = start
+
+        async def fetch(after: str | None) -> tuple[Page, str | None]:
+            nonlocal mark
+            variables = {"first": first, "after": after, "query": search}
+            result = await self.client.execute(document, variables, cost)
+            connection = result.data[root]
+            nodes = [node for node in connection["nodes"] if isinstance(node, Mapping)]
+            stamped = [(node, stamp_of(node)) for node in nodes]
+            records: list[Record] = []
+            errors: list[RecordError] = []
+            for node, node_stamp in stamped:
+                if node_stamp is not None and not start.admits(*node_stamp):
+                    continue  # seen at the boundary already
+                mapped = self._map(stream, node)
+                if isinstance(mapped, RecordError):
+                    errors.append(mapped)
+                    self.log.warning(
+                        "record_skipped", record_id=mapped.record_id, field=mapped.field, error=mapped.message
+                    )
+                else:
+                    records.append(mapped)
+            mark = mark.advance((s for _, s in stamped if s is not None), ceiling=ceiling)
+            info = connection["pageInfo"]
+            more = bool(info.get("hasNextPage"))
+            page = Page(stream, tuple(records), tuple(errors), checkpoint=mark.encode(), final=not more)
+            return page, info.get("endCursor") if more else None
+
+        async for page in follow_tokens(SYSTEM, fetch):
+            yield page
+
+    def _map(self, stream: str, node: Mapping[str, Any]) -> Record | RecordError:
+        if stream == "contacts":
+            return to_contact(
+                node, self.settings.purposes, checkout_preselected=self.settings.checkout_preselected
+            )
+        if ((node.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage"):
+            # Categories come from the first lines only; a missed category can only deny soft opt-in (R12c).
+            self.log.warning(
+                "order_lines_truncated",
+                rule="R12c",
+                record_id=node.get("id"),
+                read=documents.LINE_ITEMS_PER_ORDER,
+            )
+        return to_purchase(node, self.settings.category_map)
+
+    # --- push ------------------------------------------------------------------------------------------
+
+    async def push(self, changes: Sequence[Change]) -> list[PushResult]:
+        results: dict[str, PushResult] = {}
+        todo = []
+        for change in changes:
+            refusal = self._refusal(change)
+            if refusal is not None:
+                results[change.key] = PushResult(change.key, Outcome.REJECTED, refusal)
+            else:
+                todo.append(change)
+        batches = [todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
+        for answered in await asyncio.gather(*(self._push_batch(batch) for batch in batches)):
+            results.update(answered)
+        for result in results.values():
+            if result.outcome is not Outcome.ACCEPTED:
+                self.log.warning(
+                    "push_not_accepted", key=result.key, outcome=result.outcome, reason=result.reason
+                )
+        return [results[change.key] for change in changes]
+
+    def _refusal(self, change: Change) -> str | None:
+        if change.action in (Action.TAG, Action.UNTAG):
+            return None if change.tag else f"{change.action} without a tag"
+        if change.action is Action.ERASE:
+            return "erasure is not pushed to Shopify: erase the customer in the Shopify admin"
+        if change.purpose not in self.settings.purposes:
+            return f"purpose {change.purpose!r} has no Shopify mapping (SYNC_SHOPIFY__PURPOSES)"
+        return None
+
+    def _operation(self, alias: str, change: Change, customer_id: str) -> documents.Operation:
+        if change.action in (Action.TAG, Action.UNTAG):
+            assert change.tag is not None
+            return documents.tags_change(alias, customer_id, [change.tag], add=change.action is Action.TAG)
+        target = self.settings.purposes[change.purpose or ""]
+        if target == CONSENT:
+            return documents.consent_update(
+                alias, customer_id, consent_input(change.action, change.consent_at)
+            )
+        return documents.tags_change(alias, customer_id, [target], add=change.action is Action.SUBSCRIBE)
+
+    async def _push_batch(self, batch: list[Change]) -> dict[str, PushResult]:
+        done: dict[str, PushResult] = {}
+        try:
+            planned = await self._find(batch, done)
+            if planned:
+                await self._mutate(planned, done)
+        except AuthError:
+            raise
+        except TransientError as error:
+            outcome, reason = Outcome.RETRY_LATER, str(error)
+        except ConnectorError as error:
+            outcome, reason = Outcome.REJECTED, str(error)
+        else:
+            return done
+        return {**{c.key: PushResult(c.key, outcome, reason) for c in batch}, **done}
+
+    async def _find(
+        self, batch: list[Change], done: dict[str, PushResult]
+    ) -> list[tuple[Change, documents.Operation]]:
+        """One aliased read: each change's customer (by id, else by e-mail) and its consent state."""
+        lookups = [
+            documents.lookup_by_id(f"c{i}", c.external_id)
+            if c.external_id
+            else documents.lookup_by_email(f"c{i}", c.email)
+            for i, c in enumerate(batch)
+        ]
+        document, variables, cost = documents.batch("query", "SyncFindCustomers", lookups)
+        found = await self.client.execute(document, variables, cost)
+        planned = []
+        for lookup, change in zip(lookups, batch, strict=True):
+            node = found.data.get(lookup.alias)
+            if isinstance(node, Mapping) and "nodes" in node:
+                node = (node["nodes"] or [None])[0]
+            if not isinstance(node, Mapping):
+                reason = found.error_for(lookup.alias) or "no Shopify customer with this id or e-mail address"
+                done[change.key] = PushResult(change.key, Outcome.REJECTED, reason)
+                continue
+            state = (node.get("emailMarketingConsent") or {}).get("marketingState")
+            operation = self._operation(f"m{lookup.alias[1:]}", change, node["id"])
+            if operation.field == "customerEmailMarketingConsentUpdate":
+                if state in READ_ONLY_STATES:
+                    reason = f"Shopify's marketingState {state} is read-only: set by Shopify, never written"
+                    done[change.key] = PushResult(change.key, Outcome.REJECTED, reason, vendor_state=state)
+                    continue
+                if change.action is Action.UNSUBSCRIBE and state == "NOT_SUBSCRIBED":
+                    # Never subscribed: writing UNSUBSCRIBED would claim a past subscription.
+                    done[change.key] = PushResult(change.key, Outcome.ACCEPTED, vendor_state=state)
+                    continue
+            planned.append((change, operation))
+        return planned
+
+    async def _mutate(
+        self, planned: list[tuple[Change, documents.Operation]], done: dict[str, PushResult]
+    ) -> None:
+        document, variables, cost = documents.batch("mutation", "SyncConsent", [op for _, op in planned])
+        answer = await self.client.execute(document, variables, cost)
+        for change, operation in planned:
+            payload = answer.data.get(operation.alias)
+            if not isinstance(payload, Mapping):
+                reason = answer.error_for(operation.alias) or "Shopify returned no result"
+                done[change.key] = PushResult(change.key, Outcome.REJECTED, reason)
+                continue
+            problems = payload.get("userErrors") or []
+            if problems:
+                reason = "; ".join(f"{'.'.join(p.get('field') or [])}: {p.get('message')}" for p in problems)
+                done[change.key] = PushResult(change.key, Outcome.REJECTED, reason)
+                continue
+            customer = payload.get("customer") or {}
+            state = (customer.get("emailMarketingConsent") or {}).get("marketingState")
+            done[change.key] = PushResult(change.key, Outcome.ACCEPTED, vendor_state=state)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

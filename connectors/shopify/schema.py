@@ -1,0 +1,157 @@
+"""Shopify's published Admin GraphQL schema and its calculated query cost.
+
+The schema file is Shopify's own SDL (``../shared/specs/shopify``), never a copy in this repository: the
+sandbox validates and executes documents against it, and tests validate the connector's documents with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    build_schema,
+    get_named_type,
+    value_from_ast_untyped,
+)
+
+SCHEMA_FILE = "admin-2026-01.public.graphql"
+
+
+def default_schema_path() -> Path:
+    """``shared/specs/shopify`` beside the repository (CI, the main checkout) or beside a parent folder of it
+    (a work tree nested one level deeper); the first that exists wins."""
+    here = Path(__file__).resolve()
+    candidates = [parent / "shared" / "specs" / "shopify" / SCHEMA_FILE for parent in here.parents[3:5]]
+    return next((path for path in candidates if path.is_file()), candidates[0])
+
+
+MUTATION_COST = 10  # Shopify: every mutation field costs 10 points
+CONNECTION_BASE_COST = 2  # a connection costs 2 plus its page size times the cost of one item
+
+
+class SchemaMissingError(FileNotFoundError):
+    pass
+
+
+def load_schema(path: Path | None = None) -> GraphQLSchema:
+    """Shopify's schema, built once per process and file."""
+    return _build((path or default_schema_path()).resolve())
+
+
+@lru_cache(maxsize=2)
+def _build(path: Path) -> GraphQLSchema:
+    # graphql-core rejects some of Shopify's deprecations in its own schema checks, so the published schema
+    # is taken as valid, as Shopify's own tooling takes it.
+    if not path.is_file():
+        raise SchemaMissingError(
+            f"Shopify's Admin GraphQL schema is not at {path}; the Shopify sandbox needs it "
+            "(shared/specs/shopify from the project's shared folder)"
+        )
+    return build_schema(path.read_text(encoding="utf-8"), assume_valid=True)
+
+
+def query_cost(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any] | None,
+) -> int:
+    """Requested cost as Shopify documents it: scalars and enums 0, objects 1, connections
+    2 + page size x item cost, each mutation field 10."""
+    return _Costing(schema, fragments, variables or {}).operation(operation)
+
+
+Composite = GraphQLObjectType | GraphQLInterfaceType
+
+
+class _Costing:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+
+    def operation(self, operation: OperationDefinitionNode) -> int:
+        if operation.operation == OperationType.MUTATION:
+            root = self.schema.mutation_type
+            assert root is not None
+            return sum(
+                MUTATION_COST + self.field(owner, field, top=True)
+                for owner, field in self.fields(root, operation.selection_set)
+            )
+        assert self.schema.query_type is not None
+        return self.selection(self.schema.query_type, operation.selection_set)
+
+    def fields(self, parent: Composite, selection_set: SelectionSetNode) -> list[tuple[Composite, FieldNode]]:
+        """The fields selected, with inline fragments and fragment spreads expanded onto their types."""
+        out: list[tuple[Composite, FieldNode]] = []
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                out.append((parent, selection))
+                continue
+            if isinstance(selection, InlineFragmentNode):
+                condition, inner = selection.type_condition, selection.selection_set
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value in self.fragments:
+                fragment = self.fragments[selection.name.value]
+                condition, inner = fragment.type_condition, fragment.selection_set
+            else:
+                continue
+            typed = self.schema.get_type(condition.name.value) if condition else None
+            owner = typed if isinstance(typed, GraphQLObjectType | GraphQLInterfaceType) else parent
+            out.extend(self.fields(owner, inner))
+        return out
+
+    def selection(self, parent: Composite, selection_set: SelectionSetNode | None) -> int:
+        if selection_set is None:
+            return 0
+        return sum(self.field(owner, field) for owner, field in self.fields(parent, selection_set))
+
+    def field(self, owner: Composite, field: FieldNode, *, top: bool = False) -> int:
+        definition = owner.fields.get(field.name.value)
+        if definition is None:
+            return 0
+        named = get_named_type(definition.type)
+        if not isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
+            return 0  # scalars and enums (unions are not selected by our documents)
+        if top:  # a mutation's payload: the 10 points cover the payload object itself
+            return self.selection(named, field.selection_set)
+        if named.name.endswith("Connection") and field.selection_set is not None:
+            return self.connection(named, field)
+        return 1 + self.selection(named, field.selection_set)
+
+    def connection(self, connection: Composite, field: FieldNode) -> int:
+        size = int(self.argument(field, "first") or self.argument(field, "last") or 0)
+        item = page_info = 0
+        assert field.selection_set is not None
+        for owner, child in self.fields(connection, field.selection_set):
+            cost = self.field(owner, child)
+            if child.name.value == "pageInfo":
+                page_info += cost
+            elif child.name.value == "edges":
+                item = max(item, cost - 1)  # the edge wraps the node: one object per item, not two
+            else:
+                item = max(item, cost)
+        return CONNECTION_BASE_COST + size * max(1, item) + page_info
+
+    def argument(self, field: FieldNode, name: str) -> Any:
+        for argument in field.arguments or ():
+            if argument.name.value == name:
+                return value_from_ast_untyped(argument.value, dict(self.variables))
+        return None
