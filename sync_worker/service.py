@@ -10,10 +10,14 @@ written before any push), stop the server, close clients, return; the process ex
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import signal
+import threading
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import uvicorn
 from sqlalchemy import Engine
@@ -24,7 +28,7 @@ from sync_worker.dispatcher import Dispatcher
 from sync_worker.lease import Lease, Leases, build_leases
 from sync_worker.logs import get_logger
 from sync_worker.scheduler import build_scheduler, plan
-from sync_worker.trigger import RunFn, RunRequest, Trigger
+from sync_worker.trigger import RunFn, RunRequest, RunStatus, RunSummary, Trigger
 from sync_worker.web.app import create_app
 from sync_worker.web.health import Readiness
 from sync_worker.web.metrics import Metrics
@@ -47,6 +51,90 @@ class _Server(uvicorn.Server):
     @contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+STATUS_ORDER = (RunStatus.SKIPPED, RunStatus.SUCCESS, RunStatus.PARTIAL, RunStatus.FAILED)
+
+
+def summary_of(report: Any) -> RunSummary:
+    """The runner's RunReport as a RunSummary: status, run id, totals over its per-connector counts."""
+    raw = str(getattr(report, "status", RunStatus.FAILED))
+    status = RunStatus(raw) if raw in RunStatus.__members__.values() else RunStatus.FAILED
+    counts = list((getattr(report, "counts", None) or {}).values())
+    return RunSummary(
+        status=status,
+        run_id=getattr(report, "run_id", None),
+        pushed=sum(getattr(c, "pushed", 0) for c in counts),
+        failed=sum(getattr(c, "failed", 0) for c in counts),
+    )
+
+
+def _combined(summaries: list[RunSummary]) -> RunSummary:
+    return RunSummary(
+        status=max((s.status for s in summaries), key=STATUS_ORDER.index),
+        run_id=",".join(s.run_id for s in summaries if s.run_id) or None,
+        pushed=sum(s.pushed for s in summaries),
+        failed=sum(s.failed for s in summaries),
+    )
+
+
+async def in_daemon_thread(work: Callable[[], Any]) -> Any:
+    """Await blocking ``work`` on a daemon thread of its own.
+
+    Not the default executor: asyncio.run joins that at exit, so a run abandoned on SIGTERM would hold
+    the process open. A daemon thread dies with the process, which the outbox makes safe.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def deliver(ok: bool, value: Any) -> None:
+        if not future.done():
+            future.set_result(value) if ok else future.set_exception(value)
+
+    def target() -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, work())
+        except BaseException as error:  # handed to the awaiting task, which re-raises it
+            outcome = (False, error)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(deliver, *outcome)
+
+    threading.Thread(target=target, name="run", daemon=True).start()
+    return await future
+
+
+def runner_run_fn(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    run_once: Callable[..., Any] | None = None,
+) -> RunFn:
+    """The reconciliation runner (``sync_worker.runner.run_once``) as the service's RunFn.
+
+    ``run_once`` takes one connector or all, so a subset held by this replica's leases is run connector
+    by connector. A webhook starts an incremental run of every connector at once: the runner's targeted
+    mode (``emails=``) plans from the ledger without pulling, and the webhook's facts are not written to
+    the ledger yet, so only a pull records what the vendor just told us.
+    """
+    if run_once is None:
+        from sync_worker.runner import run_once as runner_entry
+
+        run_once = runner_entry
+
+    async def run(request: RunRequest) -> RunSummary:
+        summaries = []
+        subset: list[str | None] = [*sorted(request.only)]
+        for only in subset or [None]:
+            report = await in_daemon_thread(
+                functools.partial(
+                    run_once, settings, trigger=request.trigger.value, dry_run=dry_run, only=only, full=full
+                )
+            )
+            summaries.append(summary_of(report))
+        return _combined(summaries)
+
+    return run
 
 
 def upgrade_schema(engine: Engine, leases: Leases, wait_seconds: float = MIGRATION_WAIT_SECONDS) -> None:
@@ -74,12 +162,14 @@ def scheduled_job(dispatcher: Dispatcher, leases: Leases, connectors: Sequence[s
     async def job() -> None:
         held = await _take_leases(leases, connectors)
         try:
-            request = RunRequest(Trigger.SCHEDULE, only=frozenset(lease.name for lease in held))
+            names = frozenset(lease.name for lease in held)
+            # Every lease held: one run of everything (empty ``only``), not one run per connector.
+            request = RunRequest(Trigger.SCHEDULE, only=names if len(held) < len(connectors) else frozenset())
             if connectors and not held:
                 dispatcher.skip(request, "every connector is leased by another replica")
                 return
             if len(held) < len(connectors):
-                log.info("run.partial_lease", held=sorted(request.only))
+                log.info("run.partial_lease", held=sorted(names))
             await dispatcher.run(request)
         finally:
             for lease in held:

@@ -7,7 +7,18 @@ import sys
 import typer
 
 from config import SettingsError
-from sync_worker.cli import config_cmd, db_cmd, demo_cmd, health_cmd, pending, run_cmd, sandbox_cmd
+from sync_worker.cli import (
+    config_cmd,
+    db_cmd,
+    demo_cmd,
+    health_cmd,
+    import_cmd,
+    ledger_cmd,
+    pending,
+    person_cmd,
+    run_cmd,
+    sandbox_cmd,
+)
 
 app = typer.Typer(
     name="sync-worker",
@@ -18,11 +29,14 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(ledger_cmd.app, name="ledger")
+app.command("import")(import_cmd.import_file)
+person_cmd.register(app)
+run_cmd.register(app)
 app.command("health")(health_cmd.health)
 app.command("demo")(demo_cmd.demo)
 app.command("sandbox")(sandbox_cmd.serve)
 pending.register(app)
-run_cmd.register(app)
 
 
 def main() -> None:

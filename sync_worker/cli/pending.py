@@ -6,15 +6,7 @@ from collections.abc import Callable
 
 import typer
 
-OWNERS = {
-    "import": "the consent ledger (issue 3)",
-    "explain": "the consent ledger (issue 3)",
-    "export": "the consent ledger (issue 3)",
-    "erase": "the consent ledger (issue 3)",
-    "ledger": "the consent ledger (issue 3)",
-    "runs": "the reconciliation log (issue 6)",
-    "log": "the reconciliation log (issue 6)",
-}
+OWNERS: dict[str, str] = {}
 
 
 def _pending(name: str) -> Callable[[], None]:

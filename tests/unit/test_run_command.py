@@ -1,11 +1,10 @@
-"""``sync-worker run``: the service by default, ``--once`` for one run, both through the runner adapter."""
+"""The runner as the service's run function (off the event loop), and `sync-worker run --help`."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
+import threading
 import types
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -13,69 +12,62 @@ from typer.testing import CliRunner
 
 from config import load_settings
 from sync_worker.cli import app
-from sync_worker.cli.run_cmd import runner_fn, summary_of
+from sync_worker.service import in_daemon_thread, runner_run_fn, summary_of
 from sync_worker.trigger import RunRequest, RunStatus, Trigger
 
 
-def test_run_says_honestly_when_the_runner_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "sync_worker.runner", None)  # import fails
-    for args in (["run", "--once"], ["run"]):
-        result = CliRunner().invoke(app, args)
-        assert result.exit_code == 3, result.output
-        assert "issue 6" in result.output
+def report(status: str, run_id: str, **per_connector: tuple[int, int]) -> Any:
+    counts = {name: types.SimpleNamespace(pushed=p, failed=f) for name, (p, f) in per_connector.items()}
+    return types.SimpleNamespace(status=status, run_id=run_id, counts=counts)
 
 
-def test_runner_without_its_entry_point_counts_as_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "sync_worker.runner", types.SimpleNamespace())
-    assert runner_fn(load_settings()) is None
-
-
-@dataclass
-class FakeReport:
-    status: str
-    run_id: int
-    pushed: int
-
-
-def test_runner_adapter_passes_the_people_and_the_trigger(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[dict[str, Any]] = []
-
-    async def run_once(settings: Any, **kwargs: Any) -> FakeReport:
-        calls.append(kwargs)
-        return FakeReport("partial", 12, 3)
-
-    monkeypatch.setitem(sys.modules, "sync_worker.runner", types.SimpleNamespace(run_once=run_once))
-    run = runner_fn(load_settings(), dry_run=True)
-    assert run is not None
-    request = RunRequest(Trigger.WEBHOOK, emails=frozenset({"b@example.com", "a@example.com"}))
-    summary = asyncio.run(run(request))
-    assert calls == [
-        {
-            "trigger": "webhook",
-            "dry_run": True,
-            "only": None,
-            "full": False,
-            "emails": ["a@example.com", "b@example.com"],
-        }
-    ]
-    assert (summary.status, summary.run_id, summary.pushed) == (RunStatus.PARTIAL, "12", 3)
-
-
-def test_totals_are_summed_over_per_connector_counts() -> None:
-    report = types.SimpleNamespace(
-        status="success",
-        run_id="r1",
-        counts={
-            "mailchimp": types.SimpleNamespace(pushed=2, failed=1),
-            "klaviyo": types.SimpleNamespace(pushed=3, failed=0),
-        },
-    )
-    summary = summary_of(report)
-    assert (summary.status, summary.pushed, summary.failed) == (RunStatus.SUCCESS, 5, 1)
+def test_report_totals_are_summed_over_its_connectors() -> None:
+    summary = summary_of(report("partial", "r1", mailchimp=(2, 1), klaviyo=(3, 0)))
+    assert (summary.status, summary.run_id, summary.pushed, summary.failed) == (RunStatus.PARTIAL, "r1", 5, 1)
 
 
 def test_unknown_report_status_counts_as_failed() -> None:
-    assert summary_of(FakeReport("exploded", 1, 0)).status is RunStatus.FAILED
+    assert summary_of(report("running", "r2")).status is RunStatus.FAILED
+
+
+def test_runner_runs_off_the_event_loop_with_the_trigger_and_all_connectors() -> None:
+    calls: list[dict[str, Any]] = []
+    loop_threads: list[bool] = []
+
+    def run_once(settings: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        loop_threads.append(threading.current_thread() is threading.main_thread())
+        return report("success", "r9", mailchimp=(1, 0))
+
+    run = runner_run_fn(load_settings(), run_once=run_once)
+    request = RunRequest(Trigger.WEBHOOK, emails=frozenset({"a@example.com"}))
+    summary = asyncio.run(run(request))
+    # A webhook starts an incremental run of every connector (the runner pulls only without emails=).
+    assert calls == [{"trigger": "webhook", "dry_run": False, "only": None, "full": False}]
+    assert loop_threads == [False]
+    assert (summary.status, summary.run_id, summary.pushed) == (RunStatus.SUCCESS, "r9", 1)
+
+
+def test_leased_subset_runs_connector_by_connector_and_reports_the_worst_status() -> None:
+    statuses = {"klaviyo": "failed", "mailchimp": "success"}
+    seen: list[str] = []
+
+    def run_once(settings: Any, *, only: str, **kwargs: Any) -> Any:
+        seen.append(only)
+        return report(statuses[only], f"r-{only}", **{only: (1, 0)})
+
+    run = runner_run_fn(load_settings(), run_once=run_once)
+    summary = asyncio.run(run(RunRequest(Trigger.SCHEDULE, only=frozenset({"mailchimp", "klaviyo"}))))
+    assert seen == ["klaviyo", "mailchimp"]
+    assert (summary.status, summary.run_id, summary.pushed) == (RunStatus.FAILED, "r-klaviyo,r-mailchimp", 2)
+
+
+def test_work_that_raises_re_raises_in_the_awaiting_task() -> None:
+    def fail() -> None:
+        raise ValueError("vendor down")
+
+    with pytest.raises(ValueError, match="vendor down"):
+        asyncio.run(in_daemon_thread(fail))
 
 
 def test_run_help_documents_service_mode() -> None:

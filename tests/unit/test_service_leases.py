@@ -45,6 +45,14 @@ def test_scheduled_run_covers_only_connectors_whose_lease_it_got() -> None:
     assert leases.try_acquire("mailchimp") is not None  # released afterwards
 
 
+def test_scheduled_run_with_every_lease_held_is_one_run_of_everything() -> None:
+    leases = LocalLeases()
+    dispatcher, _, seen, _ = make(leases)
+    asyncio.run(scheduled_job(dispatcher, leases, ["mailchimp", "klaviyo"])())
+    (request,) = seen
+    assert request.only == frozenset()
+
+
 def test_scheduled_run_is_skipped_and_counted_when_every_lease_is_taken() -> None:
     leases = LocalLeases()
     taken = [leases.try_acquire(name) for name in ("mailchimp", "klaviyo")]

@@ -1,0 +1,80 @@
+"""Records that enter the ledger: consent events, purchases and erasure requests (validated input).
+
+The reconciliation runner builds them from vendor records; ``sync-worker import`` parses them from
+JSONL or CSV. Validation errors name the field, so a bad line is reported and the run goes on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sync_worker.identity import normalise_email
+from sync_worker.policy import ALL_PURPOSES, Evidence
+from sync_worker.policy.facts import GLOBAL_ACTIONS
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: str
+    source: str = Field(min_length=1, max_length=64)
+    source_event_id: str = Field(min_length=1, max_length=255)
+    external_id: str | None = Field(default=None, max_length=255)  # the person's id in ``source``
+
+    @field_validator("email")
+    @classmethod
+    def _normalise(cls, raw: str) -> str:
+        return normalise_email(raw)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.source}:{self.source_event_id}"
+
+
+class ConsentEventIn(Record):
+    type: Literal["consent"] = "consent"
+    purpose: str = Field(default=ALL_PURPOSES, min_length=1, max_length=64)
+    action: Literal["grant", "confirm", "withdraw", "object", "complaint", "erasure"]
+    occurred_at: AwareDatetime | None = None  # R31: a grant without it is unproven
+    method: str = Field(default="", max_length=64)
+    collection_point: str | None = Field(default=None, max_length=128)
+    evidence: Evidence = Evidence()
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _to_utc(cls, moment: datetime | None) -> datetime | None:
+        return _utc(moment)
+
+    @model_validator(mode="after")
+    def _global_actions_cover_all(self) -> ConsentEventIn:
+        # R17/R18/R21 stop all marketing whatever purpose the source named.
+        if self.action in GLOBAL_ACTIONS and self.purpose != ALL_PURPOSES:
+            return self.model_copy(update={"purpose": ALL_PURPOSES})
+        return self
+
+
+class PurchaseIn(Record):
+    type: Literal["purchase"] = "purchase"
+    occurred_at: AwareDatetime
+    paid: bool
+    order_id: str | None = Field(default=None, max_length=255)
+    categories: list[str] = Field(default_factory=list)
+    opt_out_offered: bool = True  # R12(b); set false when the checkout offered no opt-out
+    opt_out_used: bool = False
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _to_utc(cls, moment: datetime) -> datetime:
+        return moment.astimezone(UTC)
+
+
+class ErasureIn(Record):
+    type: Literal["erasure"] = "erasure"
+    occurred_at: AwareDatetime | None = None

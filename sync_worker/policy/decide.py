@@ -1,0 +1,325 @@
+"""The decision for one person and purpose, in the order of RULES.md Part B.
+
+(1) suppression hit -> DENY (R22); (2) withdrawal/objection newer than the last valid grant -> DENY
+(R16-R21, R23, R29, R30); (3) valid, confirmed consent -> ALLOW(consent) (R2-R10, R37);
+(4) promotions and soft opt-in holds -> ALLOW(soft_opt_in) (R12-R15); (5) otherwise DENY (R1, or the
+rule that invalidated the person's grant; an unproven grant quarantines the person, R8).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sync_worker.policy.evidence import applicable_point, effective_evidence, grade
+from sync_worker.policy.facts import (
+    ALL_PURPOSES,
+    GLOBAL_ACTIONS,
+    NEGATIVE_ACTIONS,
+    ConsentFact,
+    Decision,
+    EvidenceLevel,
+    PersonFacts,
+    Policy,
+    PurchaseFact,
+)
+from sync_worker.policy.months import add_months
+
+NEGATIVE_RULES = {"withdraw": "R16", "object": "R17", "complaint": "R18", "erasure": "R21"}
+EVIDENCE_RULES = frozenset({"R5", "R7", "R8", "R31"})  # defects that quarantine the person
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A grant for the purpose, judged: valid when ``rule`` is None, else the rule that voids it."""
+
+    fact: ConsentFact
+    effective_at: datetime  # confirmation time for double opt-in (R6)
+    level: EvidenceLevel
+    rule: str | None = None
+    code: str = ""
+    confirm_id: int | None = None
+
+    @property
+    def event_ids(self) -> tuple[int, ...]:
+        ids = (self.fact.event_id,)
+        return (*ids, self.confirm_id) if self.confirm_id is not None else ids
+
+
+def event_time(fact: ConsentFact) -> datetime:
+    """R29/R31: the source time; a negative event without one takes effect at its receive time."""
+    return fact.occurred_at if fact.occurred_at is not None else fact.recorded_at
+
+
+def decide(facts: PersonFacts, purpose: str, policy: Policy, now: datetime) -> Decision:
+    """Decide whether ``purpose`` mail may go to the person at ``now``; see the module docstring."""
+    suppressed = deny_if_suppressed_r22(facts, purpose)
+    if suppressed is not None:
+        return suppressed
+    # Sorted by the person's time, not arrival (R29), so the outcome never depends on arrival order.
+    events = tuple(
+        sorted((e for e in facts.events if event_time(e) <= now), key=lambda e: (event_time(e), e.event_id))
+    )
+    purchases = tuple(sorted(facts.purchases, key=lambda p: (p.occurred_at, p.event_id)))
+    grants = judge_grants(events, purpose, policy, now)
+    valid = [g for g in grants if g.rule is None]
+    last_valid = max(valid, key=lambda g: (g.effective_at, g.fact.event_id), default=None)
+    withdrawn = deny_if_withdrawn_r16_to_r23(events, purpose, last_valid, policy)
+    if withdrawn is not None:
+        return name_soft_opt_in_end_r15(withdrawn, purchases, events)
+    if last_valid is not None:
+        return allow_consent_r5(purpose, last_valid)
+    soft = decide_soft_opt_in_r12_to_r14(purchases, purpose, policy, now)
+    if soft is not None:
+        return soft
+    return deny_without_basis_r1(purpose, grants)
+
+
+def name_soft_opt_in_end_r15(
+    denial: Decision, purchases: tuple[PurchaseFact, ...], events: tuple[ConsentFact, ...]
+) -> Decision:
+    """R15: a paid purchase after an objection does not revive soft opt-in; say so when it is the question."""
+    if denial.purpose != "promotions" or denial.rule in ("R23", "R30"):
+        return denial
+    negatives = negatives_for(events, denial.purpose)
+    if not negatives:
+        return denial
+    stopped = min(event_time(e) for e in negatives)
+    later = [p for p in purchases if p.paid and p.occurred_at > stopped]
+    if not later:
+        return denial
+    return replace(
+        denial,
+        rule="R15",
+        code="soft_opt_in_ended",
+        reason=f"Soft opt-in ended for good at the first objection ({stopped.isoformat()}); later purchases do not revive it.",
+        purchase_ids=tuple(p.event_id for p in later),
+    )
+
+
+def decide_all(facts: PersonFacts, policy: Policy, now: datetime) -> tuple[Decision, ...]:
+    return tuple(decide(facts, purpose, policy, now) for purpose in policy.purposes)
+
+
+def deny_if_suppressed_r22(facts: PersonFacts, purpose: str) -> Decision | None:
+    """R22 (with R21): the suppression list is checked before anything else."""
+    if not facts.suppressed:
+        return None
+    return Decision(purpose, False, "none", "R22", "suppressed", "The address is on the suppression list.")
+
+
+def judge_grants(events: tuple[ConsentFact, ...], purpose: str, policy: Policy, now: datetime) -> list[Grant]:
+    """Every grant naming this purpose (or claiming all of them), each with the rule that voids it."""
+    confirms = [e for e in events if e.action == "confirm" and e.purpose in (purpose, ALL_PURPOSES)]
+    return [
+        judge_grant(e, purpose, confirms, policy, now)
+        for e in events
+        if e.action == "grant" and e.purpose in (purpose, ALL_PURPOSES)
+    ]
+
+
+def judge_grant(
+    fact: ConsentFact, purpose: str, confirms: list[ConsentFact], policy: Policy, now: datetime
+) -> Grant:
+    level = grade(fact, policy)
+    base = Grant(fact, event_time(fact), level)
+    defect = form_defect_r2_r3_r4_r37(fact, purpose, policy) or version_defect_r10(fact, purpose, policy)
+    if defect is None:
+        defect = evidence_defect_r5_r7_r8(fact, level, policy)
+    if defect is not None:
+        return Grant(fact, base.effective_at, level, *defect)
+    return confirm_r6(base, confirms, policy, now)
+
+
+def form_defect_r2_r3_r4_r37(fact: ConsentFact, purpose: str, policy: Policy) -> tuple[str, str] | None:
+    """R2 one purpose per tick, R3 affirmative act only, R4 no conditional consent, R37 lead magnets."""
+    evidence = effective_evidence(fact, policy)
+    point = applicable_point(fact, policy)
+    if fact.purpose == ALL_PURPOSES or evidence.bundled:
+        return "R2", "bundled_purposes"
+    if evidence.checkbox_prechecked:
+        return "R3", "prechecked_box"
+    if evidence.was_required:
+        return "R4", "consent_was_required"
+    if point is not None and purpose not in point.purposes:
+        # A lead-magnet form grants the download sequence only, never the newsletter (R37).
+        if "lead_magnet" in point.purposes:
+            return "R37", "lead_magnet_form_only"
+        return "R2", "purpose_not_asked_at_collection_point"
+    return None
+
+
+def version_defect_r10(fact: ConsentFact, purpose: str, policy: Policy) -> tuple[str, str] | None:
+    """R10: a grant given before a material change of the purpose does not cover the new version."""
+    current = dict(policy.purpose_versions).get(purpose)
+    changes = dict(policy.material_changes).get(purpose, ())
+    if current is None or not changes:
+        return None
+    given = effective_evidence(fact, policy).purpose_version
+    given_key = version_key(given) if given is not None else None
+    for change in changes:
+        if version_key(change) <= version_key(current) and (
+            given_key is None or given_key < version_key(change)
+        ):
+            return "R10", "purpose_changed_materially"
+    return None
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[^0-9A-Za-z]+", version) if p)
+
+
+def evidence_defect_r5_r7_r8(
+    fact: ConsentFact, level: EvidenceLevel, policy: Policy
+) -> tuple[str, str] | None:
+    """R5 mandatory evidence, R7 third-party consent, R8 flags without evidence, R31 no source time."""
+    if fact.occurred_at is None:
+        return "R31", "grant_without_source_time"
+    if level == "unproven":
+        if effective_evidence(fact, policy).third_party:
+            return "R7", "third_party_consent_not_naming_controller"
+        return "R8", "unproven_grant"
+    if level == "attested" and policy.min_evidence == "proven":
+        return "R5", "evidence_incomplete"
+    return None
+
+
+def confirm_r6(grant: Grant, confirms: list[ConsentFact], policy: Policy, now: datetime) -> Grant:
+    """R6: a public-form double opt-in grant is pending until confirmed; pending too long lapses."""
+    evidence = effective_evidence(grant.fact, policy)
+    if not evidence.double_opt_in or evidence.authenticated:
+        return grant
+    deadline = grant.effective_at + timedelta(days=policy.pending_expiry_days)
+    clicks = [c for c in confirms if grant.effective_at <= event_time(c) <= deadline]
+    if clicks:
+        first = min(clicks, key=lambda c: (event_time(c), c.event_id))
+        return Grant(grant.fact, event_time(first), grant.level, confirm_id=first.event_id)
+    code = "double_opt_in_lapsed" if now > deadline else "double_opt_in_pending"
+    return Grant(grant.fact, grant.effective_at, grant.level, "R6", code)
+
+
+def negatives_for(events: tuple[ConsentFact, ...], purpose: str) -> list[ConsentFact]:
+    """R16 withdrawals of this purpose, plus R17-R19, R21 events that stop all marketing."""
+    return [
+        e
+        for e in events
+        if e.action in NEGATIVE_ACTIONS
+        and (e.action in GLOBAL_ACTIONS or e.purpose in (purpose, ALL_PURPOSES))
+    ]
+
+
+def negative_rule(fact: ConsentFact) -> str:
+    if fact.action == "withdraw" and fact.purpose == ALL_PURPOSES:
+        return "R17"  # R19: an unsubscribe without a resolvable purpose is an objection
+    return NEGATIVE_RULES[fact.action]
+
+
+def deny_if_withdrawn_r16_to_r23(
+    events: tuple[ConsentFact, ...], purpose: str, last_valid: Grant | None, policy: Policy
+) -> Decision | None:
+    """R16-R21: the newest negative event blocks unless a later valid grant lifts it (R23, R29, R30)."""
+    negatives = negatives_for(events, purpose)
+    if not negatives:
+        return None
+    # Among equal times the global event names the rule: it is the stronger statement.
+    last = max(negatives, key=lambda e: (event_time(e), e.action in GLOBAL_ACTIONS, e.event_id))
+    stopped = event_time(last)
+    ids: tuple[int, ...] = (last.event_id,)
+    if last_valid is None or last_valid.effective_at < stopped:
+        return Decision(
+            purpose, False, "none", negative_rule(last), "withdrawn", _withdrawn_reason(last), event_ids=ids
+        )
+    ids = (*ids, *last_valid.event_ids)
+    skew = timedelta(seconds=policy.skew_window_seconds)
+    within_skew = last_valid.fact.source != last.source and last_valid.effective_at - stopped <= skew
+    if last_valid.effective_at == stopped or within_skew:
+        return Decision(
+            purpose, False, "none", "R30", "tie_resolves_to_withdrawal",
+            "A grant and a withdrawal at the same time (or within the skew window) resolve to withdrawal.",
+            event_ids=ids,
+        )  # fmt: skip
+    if last_valid.fact.method not in policy.self_service_methods:
+        return Decision(
+            purpose, False, "none", "R23", "regrant_not_by_person",
+            f"Only a new act by the person can lift a withdrawal; '{last_valid.fact.method}' cannot.",
+            event_ids=ids,
+        )  # fmt: skip
+    return None
+
+
+def _withdrawn_reason(fact: ConsentFact) -> str:
+    what = {
+        "withdraw": "withdrew consent",
+        "object": "objected to all marketing",
+        "complaint": "reported a message as spam",
+        "erasure": "asked for erasure",
+    }[fact.action]
+    scope = "for all marketing" if fact.purpose == ALL_PURPOSES and fact.action == "withdraw" else ""
+    return f"The person {what}{' ' + scope if scope else ''} at {event_time(fact).isoformat()}."
+
+
+def allow_consent_r5(purpose: str, grant: Grant) -> Decision:
+    """R5 (with R2-R6): a valid, confirmed grant of this purpose allows mailing it."""
+    when = grant.effective_at.isoformat()
+    return Decision(
+        purpose, True, "consent", "R5", "consent",
+        f"Consent given at {when} ({grant.level} evidence, source {grant.fact.source}).",
+        event_ids=grant.event_ids,
+    )  # fmt: skip
+
+
+def decide_soft_opt_in_r12_to_r14(
+    purchases: tuple[PurchaseFact, ...],
+    purpose: str,
+    policy: Policy,
+    now: datetime,
+) -> Decision | None:
+    """R12-R14: promotions to paying customers for similar products, within the window (R15 is in step 2)."""
+    if purpose != "promotions":
+        return None  # R12: soft opt-in is for promotions only (R38: events need consent)
+    paid = sorted(
+        (p for p in purchases if p.paid and p.occurred_at <= now), key=lambda p: (p.occurred_at, p.event_id)
+    )  # R13: no payment, no customer
+    if not paid:
+        return None
+    offered = [p for p in paid if p.opt_out_offered and not p.opt_out_used]
+    if not offered:
+        return Decision(
+            purpose, False, "none", "R12", "opt_out_not_offered_or_used",
+            "The purchase gave no free opt-out at checkout, or the person used it.",
+            purchase_ids=tuple(p.event_id for p in paid),
+        )  # fmt: skip
+    current = [p for p in offered if now <= add_months(p.occurred_at, policy.soft_opt_in_months)]
+    if not current:
+        last = max(offered, key=lambda p: p.occurred_at)
+        return Decision(
+            purpose, False, "none", "R14", "soft_opt_in_window_passed",
+            f"The last paid purchase ({last.occurred_at.isoformat()}) is older than {policy.soft_opt_in_months} months.",
+            purchase_ids=(last.event_id,),
+        )  # fmt: skip
+    related = dict(policy.related_categories)
+    categories = sorted(
+        {c for p in current for bought in p.categories for c in (bought, *related.get(bought, ()))}
+    )
+    return Decision(
+        purpose, True, "soft_opt_in", "R12", "soft_opt_in",
+        f"Paid customer within {policy.soft_opt_in_months} months; similar products only.",
+        categories=tuple(categories),
+        purchase_ids=tuple(p.event_id for p in current),
+    )  # fmt: skip
+
+
+def deny_without_basis_r1(purpose: str, grants: list[Grant]) -> Decision:
+    """R1 default deny; when grants exist, the rule that voided the newest one is named."""
+    if not grants:
+        return Decision(purpose, False, "none", "R1", "no_basis", "No consent or soft opt-in on record.")
+    newest = max(grants, key=lambda g: (g.effective_at, g.fact.event_id))
+    rule = newest.rule or "R1"
+    quarantined = any(g.rule in EVIDENCE_RULES for g in grants)
+    return Decision(
+        purpose, False, "none", rule, newest.code or "no_basis",
+        f"The grant on record does not count ({newest.code}, {rule}).",
+        event_ids=tuple(g.fact.event_id for g in grants),
+        quarantined=quarantined,
+    )  # fmt: skip

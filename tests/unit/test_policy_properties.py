@@ -1,0 +1,87 @@
+"""Hypothesis properties of the policy core (RULES.md R29, R30, R32; R1/R8 for unproven grants)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sync_worker.policy import ConsentFact, PersonFacts, decide, decide_all
+from tests.unit.consent_factories import NOW, POLICY, T0, confirm, grant, negative, person, purchase
+
+PURPOSES = ("newsletter", "promotions", "events", "lead_magnet", "*")
+minutes = st.integers(min_value=0, max_value=60 * 24 * 60)
+
+
+@st.composite
+def consent_events(draw: st.DrawFn, event_id: int) -> ConsentFact:
+    when = T0 + timedelta(minutes=draw(minutes))
+    purpose = draw(st.sampled_from(PURPOSES))
+    kind = draw(
+        st.sampled_from(["grant", "grant_bad", "grant_flag", "confirm", "withdraw", "object", "complaint"])
+    )
+    source = draw(st.sampled_from(["website", "mailchimp", "shopify"]))
+    if kind == "grant":
+        return grant(
+            event_id, purpose, when, source=source, method=draw(st.sampled_from(["web_form", "import"]))
+        )
+    if kind == "grant_bad":
+        return grant(event_id, purpose, when, source=source, checkbox_prechecked=True)
+    if kind == "grant_flag":
+        return grant(event_id, purpose, when, point=None, method="sync", source=source)
+    if kind == "confirm":
+        return confirm(event_id, when, purpose)
+    return negative(event_id, kind, when, purpose=purpose, source=source)
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> PersonFacts:
+    count = draw(st.integers(min_value=0, max_value=8))
+    events = [draw(consent_events(i + 1)) for i in range(count)]
+    purchases = [
+        purchase(100 + i, T0 + timedelta(minutes=draw(minutes)), paid=draw(st.booleans()))
+        for i in range(draw(st.integers(min_value=0, max_value=2)))
+    ]
+    return person(*events, *purchases)
+
+
+@given(histories(), st.randoms(use_true_random=False))
+def test_same_events_in_any_arrival_order_give_the_same_decisions(facts: PersonFacts, rnd: object) -> None:
+    events, purchases = list(facts.events), list(facts.purchases)
+    rnd.shuffle(events)  # type: ignore[attr-defined]
+    rnd.shuffle(purchases)  # type: ignore[attr-defined]
+    shuffled = replace(facts, events=tuple(events), purchases=tuple(purchases))
+    assert decide_all(shuffled, POLICY, NOW) == decide_all(facts, POLICY, NOW)
+
+
+@given(histories())
+def test_repeating_events_changes_no_decision(facts: PersonFacts) -> None:
+    doubled = replace(facts, events=facts.events + facts.events)
+    assert [d.allowed for d in decide_all(doubled, POLICY, NOW)] == [
+        d.allowed for d in decide_all(facts, POLICY, NOW)
+    ]
+
+
+@given(histories(), st.sampled_from(PURPOSES[:-1]), st.integers(min_value=0, max_value=60 * 24 * 60))
+def test_withdrawal_is_never_undone_by_an_earlier_or_equal_grant(
+    facts: PersonFacts, purpose: str, offset: int
+) -> None:
+    """R29/R30: append a withdrawal later than or equal to every grant: nothing allows consent."""
+    latest = max((e.occurred_at for e in facts.events if e.occurred_at), default=T0)
+    when = max(latest, T0 + timedelta(minutes=offset))
+    withdrawn = replace(facts, events=(*facts.events, negative(999, "withdraw", when, purpose=purpose)))
+    decision = decide(withdrawn, purpose, POLICY, NOW)
+    assert decision.basis != "consent"
+
+
+@given(histories(), st.sampled_from(PURPOSES[:-1]))
+def test_unproven_grants_never_allow_mailing(facts: PersonFacts, purpose: str) -> None:
+    """R1/R8: with only evidence-less grants (and no purchase), nothing is ever allowed."""
+    flags = tuple(
+        grant(e.event_id, e.purpose, e.occurred_at, point=None, method="sync") if e.action == "grant" else e
+        for e in facts.events
+    )
+    decision = decide(replace(facts, events=flags, purchases=()), purpose, POLICY, NOW)
+    assert not decision.allowed
