@@ -32,6 +32,7 @@ from sync_worker.trigger import RunFn, RunRequest, RunStatus, RunSummary, Trigge
 from sync_worker.web.app import create_app
 from sync_worker.web.health import Readiness
 from sync_worker.web.metrics import Metrics
+from sync_worker.web.outbox_gauges import oldest_optout_age, outbox_depth
 from sync_worker.web.webhooks import build_receivers
 
 Clock = Callable[[], datetime]
@@ -203,6 +204,7 @@ async def serve_async(
     leases = build_leases(engine)
     await asyncio.to_thread(upgrade_schema, engine, leases)
     metrics = Metrics()
+    metrics.watch_outbox(outbox_depth(engine), oldest_optout_age(engine, clock))
     dispatcher = Dispatcher(run, metrics, clock)
     schedule = plan(settings.schedule, clock())
     readiness = Readiness(

@@ -47,7 +47,8 @@ def create_app(
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics_endpoint(_request: Request) -> Response:
-        return Response(metrics.render(), media_type=metrics.content_type)
+        # Off the event loop: gauges may read the database at scrape time.
+        return Response(await run_in_threadpool(metrics.render), media_type=metrics.content_type)
 
     def delivery_of(request: Request, body: bytes) -> Delivery:
         # Behind a proxy the vendor called the public URL, and that is what HubSpot signed.
