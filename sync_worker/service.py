@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import signal
 import threading
@@ -40,6 +41,7 @@ Closer = Callable[[], Awaitable[None]]
 SERVER_STOP_SECONDS = 5.0  # open HTTP connections get this long once the runs are drained
 MIGRATION_WAIT_SECONDS = 300.0
 MIGRATION_LEASE = "schema-migrations"
+WEBHOOK_LEASE_WAIT_SECONDS = 60.0  # a scheduled run in flight usually ends well within this
 
 
 def utc_now() -> datetime:
@@ -147,13 +149,43 @@ def upgrade_schema(engine: Engine, leases: Leases, wait_seconds: float = MIGRATI
         db.upgrade(engine)
 
 
-async def _take_leases(leases: Leases, names: Sequence[str]) -> list[Lease]:
+async def _take_leases(leases: Leases, names: Sequence[str], wait_seconds: float = 0) -> list[Lease]:
     held = []
     for name in names:
-        lease = await asyncio.to_thread(leases.try_acquire, name)
+        if wait_seconds:
+            lease = await asyncio.to_thread(leases.acquire, name, wait_seconds)
+        else:
+            lease = await asyncio.to_thread(leases.try_acquire, name)
         if lease is not None:
             held.append(lease)
     return held
+
+
+def leased_webhook_runs(
+    run: RunFn, leases: Leases, connectors: Sequence[str], wait_seconds: float = WEBHOOK_LEASE_WAIT_SECONDS
+) -> RunFn:
+    """Webhook runs take the connector leases too, waiting for a scheduled run (here or on another
+    replica) to finish: two pulls of one connector at once would race, and a pull that began before the
+    vendor's change would miss it. Connectors still leased after the wait are left to their holder.
+    """
+    log = get_logger(component="dispatcher")
+
+    async def leased(request: RunRequest) -> RunSummary:
+        if request.trigger is not Trigger.WEBHOOK:
+            return await run(request)  # the scheduled job holds its leases already
+        held = await _take_leases(leases, connectors, wait_seconds)
+        try:
+            if connectors and not held:
+                log.info("run.skipped", trigger=request.trigger, reason="connectors leased elsewhere")
+                return RunSummary(RunStatus.SKIPPED)
+            names = frozenset(lease.name for lease in held)
+            only = names if len(held) < len(connectors) else frozenset()
+            return await run(dataclasses.replace(request, only=only))
+        finally:
+            for lease in held:
+                await asyncio.to_thread(lease.release)
+
+    return leased
 
 
 def scheduled_job(dispatcher: Dispatcher, leases: Leases, connectors: Sequence[str]) -> Closer:
@@ -201,11 +233,12 @@ async def serve_async(
 ) -> None:
     log = get_logger(component="service")
     engine = db.make_engine(settings.database_url)
-    leases = build_leases(engine)
-    await asyncio.to_thread(upgrade_schema, engine, leases)
+    await asyncio.to_thread(upgrade_schema, engine, build_leases(engine))
     metrics = Metrics()
     metrics.watch_outbox(outbox_depth(engine), oldest_optout_age(engine, clock))
-    dispatcher = Dispatcher(run, metrics, clock)
+    leases = build_leases(engine)
+    connectors = settings.enabled_vendors()
+    dispatcher = Dispatcher(leased_webhook_runs(run, leases, connectors), metrics, clock)
     schedule = plan(settings.schedule, clock())
     readiness = Readiness(
         engine=engine,
@@ -238,7 +271,7 @@ async def serve_async(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    job = scheduled_job(dispatcher, leases, settings.enabled_vendors())
+    job = scheduled_job(dispatcher, leases, connectors)
     scheduler = build_scheduler(schedule, job, first_run=clock())
     server_task = asyncio.create_task(server.serve(), name="http")
     try:

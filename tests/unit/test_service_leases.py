@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sync_worker.db import is_up_to_date, make_engine
 from sync_worker.dispatcher import Dispatcher
 from sync_worker.lease import LocalLeases
-from sync_worker.service import MIGRATION_LEASE, scheduled_job, upgrade_schema
+from sync_worker.service import MIGRATION_LEASE, leased_webhook_runs, scheduled_job, upgrade_schema
 from sync_worker.trigger import RunRequest, RunStatus, RunSummary, Trigger
 from sync_worker.web.metrics import Metrics
 
@@ -81,3 +82,57 @@ def test_schema_upgrade_waits_for_the_migration_lease(tmp_path: Path) -> None:
         assert leases.try_acquire(MIGRATION_LEASE) is not None  # released after upgrading
     finally:
         engine.dispose()
+
+
+def recording() -> tuple[list[RunRequest], Any]:
+    calls: list[RunRequest] = []
+
+    async def run(request: RunRequest) -> RunSummary:
+        calls.append(request)
+        return RunSummary(RunStatus.SUCCESS)
+
+    return calls, run
+
+
+WEBHOOK = RunRequest(Trigger.WEBHOOK, emails=frozenset({"jan@example.com"}))
+
+
+def test_webhook_run_waits_for_the_scheduled_run_to_release_the_lease() -> None:
+    leases = LocalLeases()
+    calls, run = recording()
+
+    async def scenario() -> RunSummary:
+        scheduled = await asyncio.to_thread(leases.try_acquire, "mailchimp")  # a scheduled run holds it
+        assert scheduled is not None
+        waiting = asyncio.create_task(
+            leased_webhook_runs(run, leases, ["mailchimp"], wait_seconds=30)(WEBHOOK)
+        )
+        await asyncio.sleep(0)
+        assert calls == []  # cannot have run: the lease is still held
+        await asyncio.to_thread(scheduled.release)
+        return await waiting
+
+    assert asyncio.run(scenario()).status is RunStatus.SUCCESS
+    (request,) = calls
+    assert request.emails == {"jan@example.com"}
+    assert request.only == frozenset()
+    assert leases.try_acquire("mailchimp") is not None  # released after the run
+
+
+def test_webhook_run_is_skipped_when_the_leases_stay_taken() -> None:
+    leases = LocalLeases()
+    assert leases.try_acquire("mailchimp") is not None
+    calls, run = recording()
+    summary = asyncio.run(leased_webhook_runs(run, leases, ["mailchimp"], wait_seconds=0.01)(WEBHOOK))
+    assert summary.status is RunStatus.SKIPPED
+    assert calls == []
+
+
+def test_scheduled_requests_pass_through_without_taking_leases_again() -> None:
+    leases = LocalLeases()
+    assert leases.try_acquire("mailchimp") is not None  # held by the scheduled job itself
+    calls, run = recording()
+    asyncio.run(
+        leased_webhook_runs(run, leases, ["mailchimp"], wait_seconds=0.01)(RunRequest(Trigger.SCHEDULE))
+    )
+    assert len(calls) == 1
