@@ -1,1 +1,1 @@
-"""Benchmarks, run by hand (``make bench``); results go to docs/benchmarks.md."""
+"""Benchmarks, run by hand (``make bench`` or ``python -m benchmarks.<name>``); results in docs/benchmarks.md."""

@@ -16,6 +16,7 @@ from sync_worker.cli import (
     ledger_cmd,
     pending,
     person_cmd,
+    run_cmd,
     sandbox_cmd,
 )
 
@@ -28,12 +29,13 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
-app.command("health")(health_cmd.health)
-app.command("demo")(demo_cmd.demo)
-app.command("sandbox")(sandbox_cmd.sandbox)
 app.add_typer(ledger_cmd.app, name="ledger")
 app.command("import")(import_cmd.import_file)
 person_cmd.register(app)
+run_cmd.register(app)
+app.command("health")(health_cmd.health)
+app.command("demo")(demo_cmd.demo)
+app.command("sandbox")(sandbox_cmd.sandbox)
 pending.register(app)
 
 

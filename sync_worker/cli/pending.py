@@ -6,11 +6,7 @@ from collections.abc import Callable
 
 import typer
 
-OWNERS = {
-    "run": "reconciliation runs (issue 6) and service mode (issue 7)",
-    "runs": "the reconciliation log (issue 6)",
-    "log": "the reconciliation log (issue 6)",
-}
+OWNERS: dict[str, str] = {}
 
 
 def _pending(name: str) -> Callable[[], None]:

@@ -1,0 +1,292 @@
+"""The outbox: planned changes are committed before any push, pushed in vendor-sized batches, and settled.
+
+States: ``pending`` (planned) -> ``in_flight`` (claimed by a run) -> ``done`` | ``failed`` (retried by
+later runs, at most ``MAX_ATTEMPTS`` times) -> ``parked`` (given up; reported). A ``superseded`` item
+was a subscribe left over from an interrupted run: it is never pushed without a fresh decision (R27).
+
+Crash safety: a claim is a committed ``in_flight`` mark with a time; a claim older than the lease is
+taken over by the next run, which drains the outbox before pulling. Pushing a change twice is harmless
+(each change states a target state, not a toggle). On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED``
+so replicas never claim the same item.
+
+Echo detection: a ``done`` item keeps the value the vendor should show (``pushed_value``) until a pull
+reads that slot again and marks it ``verified`` (echo) or ``differs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Text,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlmodel import Field, SQLModel
+
+from connectors.base import Action, Basis, Change, Connector, Outcome, PushResult
+from sync_worker.plan import PlannedChange
+
+MAX_ATTEMPTS = 5
+LEASE = timedelta(minutes=5)
+DEFAULT_BATCH = 100
+OPEN = ("pending", "in_flight", "failed")
+
+
+class OutboxItem(SQLModel, table=True):
+    __tablename__ = "outbox_item"
+
+    key: str = Field(primary_key=True)
+    run_id: str = Field(index=True)
+    system: str = Field(index=True)
+    email: str = Field(index=True)
+    slot: str
+    action: str
+    change: str = Field(sa_column=Column(Text, nullable=False))  # the Change as JSON
+    state: str = Field(default="pending", index=True)
+    attempts: int = 0
+    last_error: str | None = None
+    pushed_value: str | None = None  # what the vendor should show after the push: the echo to expect
+    verified: str | None = None  # None: awaiting the echo; "echo" or "differs" once read back
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    claimed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+ITEMS: Any = OutboxItem.__table__  # type: ignore[attr-defined]
+
+
+def change_to_json(change: Change) -> str:
+    data = asdict(change)
+    data["consent_at"] = change.consent_at.isoformat() if change.consent_at else None
+    return json.dumps(data, sort_keys=True)
+
+
+def change_from_json(text: str) -> Change:
+    data = json.loads(text)
+    data["action"] = Action(data["action"])
+    data["basis"] = Basis(data["basis"])
+    data["consent_at"] = datetime.fromisoformat(data["consent_at"]) if data["consent_at"] else None
+    return Change(**data)
+
+
+def enqueue(conn: Connection, run_id: str, planned: Sequence[PlannedChange], now: datetime) -> None:
+    rows = [
+        {
+            "key": item.change.key,
+            "run_id": run_id,
+            "system": item.change.system,
+            "email": item.change.email,
+            "slot": item.slot,
+            "action": item.change.action.value,
+            "change": change_to_json(item.change),
+            "state": "pending",
+            "attempts": 0,
+            "pushed_value": item.after,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for item in planned
+    ]
+    if rows:
+        conn.execute(insert(ITEMS), rows)
+
+
+def supersede_subscribes(conn: Connection, run_id: str, now: datetime) -> int:
+    """Subscribes left by an earlier run wait for a fresh decision: a leftover never re-subscribes (R27)."""
+    result = conn.execute(
+        update(ITEMS)
+        .where(ITEMS.c.action == Action.SUBSCRIBE.value, ITEMS.c.state.in_(OPEN), ITEMS.c.run_id != run_id)
+        .values(state="superseded", updated_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+def in_flight(conn: Connection, emails: Sequence[str]) -> dict[str, set[tuple[str, str]]]:
+    """(system, slot) per person that a push is still working on or awaiting the echo of."""
+    query = select(ITEMS.c.email, ITEMS.c.system, ITEMS.c.slot).where(
+        ITEMS.c.email.in_(list(emails)),
+        or_(ITEMS.c.state.in_(OPEN), and_(ITEMS.c.state.in_(("done", "parked")), ITEMS.c.verified.is_(None))),
+    )
+    out: dict[str, set[tuple[str, str]]] = {}
+    for email, system, slot in conn.execute(query):
+        out.setdefault(email, set()).add((system, slot))
+    return out
+
+
+def awaiting_echo(conn: Connection, system: str, emails: Sequence[str]) -> dict[str, dict[str, str]]:
+    """email -> slot -> value we pushed to ``system`` and have not read back yet (also parked ones)."""
+    query = (
+        select(ITEMS.c.email, ITEMS.c.slot, ITEMS.c.pushed_value, ITEMS.c.state)
+        .where(
+            ITEMS.c.system == system,
+            ITEMS.c.email.in_(list(emails)),
+            ITEMS.c.state.in_(("done", "parked")),
+            ITEMS.c.verified.is_(None),
+        )
+        .order_by(ITEMS.c.updated_at)
+    )
+    out: dict[str, dict[str, str]] = {}
+    for email, slot, value, state in conn.execute(query):
+        # A parked item was never applied: whatever is read back settles it, never as an echo.
+        out.setdefault(email, {})[slot] = value if state == "done" else "\x00parked"
+    return out
+
+
+def verify(
+    conn: Connection, system: str, email: str, slots: Sequence[str], *, outcome: str, now: datetime
+) -> None:
+    if slots:
+        conn.execute(
+            update(ITEMS)
+            .where(
+                ITEMS.c.system == system,
+                ITEMS.c.email == email,
+                ITEMS.c.slot.in_(list(slots)),
+                ITEMS.c.state.in_(("done", "parked")),
+                ITEMS.c.verified.is_(None),
+            )
+            .values(verified=outcome, updated_at=now)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    key: str
+    change: Change
+
+
+def claim(
+    conn: Connection, system: str, now: datetime, limit: int, actions: Sequence[Action] | None = None
+) -> list[Claimed]:
+    """Take up to ``limit`` pushable items of ``system``; the caller commits before pushing."""
+    stale = now - LEASE
+    query = (
+        select(ITEMS.c.key, ITEMS.c.change)
+        .where(
+            ITEMS.c.system == system,
+            ITEMS.c.attempts < MAX_ATTEMPTS,
+            or_(
+                ITEMS.c.state == "pending",
+                # Failed items are retried by later runs, not again by the run that saw them fail.
+                and_(ITEMS.c.state == "failed", ITEMS.c.updated_at < now),
+                and_(ITEMS.c.state == "in_flight", ITEMS.c.claimed_at < stale),
+            ),
+        )
+        .order_by(ITEMS.c.created_at, ITEMS.c.key)
+        .limit(limit)
+    )
+    if actions is not None:
+        query = query.where(ITEMS.c.action.in_([a.value for a in actions]))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(conn.execute(query))
+    if rows:
+        conn.execute(
+            update(ITEMS)
+            .where(ITEMS.c.key.in_([key for key, _ in rows]))
+            .values(state="in_flight", claimed_at=now, updated_at=now)
+        )
+    return [Claimed(key, change_from_json(text)) for key, text in rows]
+
+
+def settle(conn: Connection, results: Sequence[PushResult], now: datetime) -> None:
+    """Record each vendor answer: accepted -> done, rejected -> parked with the vendor's reason,
+    retry later -> failed (retried by later runs, parked after MAX_ATTEMPTS)."""
+    for result in results:
+        values: dict[str, Any] = {"updated_at": now, "last_error": result.reason}
+        if result.outcome == Outcome.ACCEPTED:
+            values["state"] = "done"
+            if result.vendor_state:
+                values["pushed_value"] = result.vendor_state
+        elif result.outcome == Outcome.REJECTED:
+            values["state"] = "parked"
+        else:
+            values["attempts"] = ITEMS.c.attempts + 1
+            values["state"] = "failed"
+        conn.execute(update(ITEMS).where(ITEMS.c.key == result.key).values(**values))
+    conn.execute(
+        update(ITEMS)
+        .where(ITEMS.c.state == "failed", ITEMS.c.attempts >= MAX_ATTEMPTS)
+        .values(state="parked", updated_at=now)
+    )
+
+
+def all_done(conn: Connection, email: str) -> bool:
+    """Every change for this person was accepted (and there was at least one)."""
+    states = set(conn.execute(select(ITEMS.c.state).where(ITEMS.c.email == email).distinct()).scalars())
+    return bool(states) and states <= {"done", "superseded"}
+
+
+def forget(conn: Connection, email: str) -> None:
+    """Erasure (R21): the outbox keeps no address once every system has been told."""
+    conn.execute(delete(ITEMS).where(ITEMS.c.email == email))
+
+
+def items(conn: Connection, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+    rows = conn.execute(select(ITEMS).where(ITEMS.c.key.in_(list(keys)))).mappings()
+    return {row["key"]: dict(row) for row in rows}
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    query = select(ITEMS.c.state, func.count()).group_by(ITEMS.c.state)
+    return {state: int(n) for state, n in conn.execute(query)}
+
+
+async def push_system(
+    engine: Engine,
+    connector: Connector,
+    now: datetime,
+    *,
+    actions: Sequence[Action] | None = None,
+    claim_size: int = 2000,
+) -> list[PushResult]:
+    """Drain ``connector``'s outbox: claim, push in vendor-sized batches (bounded concurrency), settle."""
+    caps = connector.capabilities()
+    gate = asyncio.Semaphore(max(1, caps.max_concurrency))
+    settled: list[PushResult] = []
+
+    async def send(batch: list[Change]) -> list[PushResult]:
+        async with gate:
+            try:
+                answered = await connector.push(batch)
+            except Exception as error:  # any failure of a batch: each item is retried later
+                reason = f"{type(error).__name__}: {error}"
+                return [PushResult(c.key, Outcome.RETRY_LATER, reason) for c in batch]
+        by_key = {r.key: r for r in answered}
+        # A change the connector did not answer for is not done: retry it later.
+        return [by_key.get(c.key) or PushResult(c.key, Outcome.RETRY_LATER, "no answer") for c in batch]
+
+    while True:
+        with engine.begin() as conn:
+            claimed = claim(conn, connector.name, now, claim_size, actions)
+        if not claimed:
+            return settled
+        batches: list[list[Change]] = []
+        by_action: dict[Action, list[Change]] = {}
+        for item in claimed:
+            by_action.setdefault(item.change.action, []).append(item.change)
+        for action, changes in by_action.items():
+            size = max(1, caps.batch_max.get(action, DEFAULT_BATCH))
+            batches.extend(changes[i : i + size] for i in range(0, len(changes), size))
+        answers = await asyncio.gather(*(send(batch) for batch in batches))
+        results = [result for answer in answers for result in answer]
+        with engine.begin() as conn:
+            settle(conn, results, now)
+        settled.extend(results)
+        if len(claimed) < claim_size:
+            return settled

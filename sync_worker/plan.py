@@ -1,0 +1,216 @@
+"""Plan: the desired state of each system minus what it shows = the changes to push.
+
+Pure. Desired state comes from the policy core's decisions through each system's purpose mapping
+(``Capabilities.purposes``). Fail closed (R27): anything not allowed is pushed as not subscribed.
+Convergence: no change where the observed state already is the desired one, and none for a slot whose
+earlier push still awaits its echo, so two systems that disagree never ping-pong.
+
+We align people who exist in a system; we never create a person in a system that does not hold them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass
+
+from connectors.base import Action, Basis, Capabilities, Change, GlobalState, Status
+from sync_worker.ledger_port import DecisionLike, basis_of
+from sync_worker.observe import ACCOUNT, Seen, tag_slot
+
+REPERMISSION_TAG = "sync-worker:re-permission"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChange:
+    """One change with what the log shows about it: before -> after, the rule and the reason."""
+
+    change: Change
+    slot: str  # purpose, "*" for the account, "tag:<name>" for a tag
+    before: str
+    after: str  # the value the system should show once the push is applied (the echo to expect)
+    rule: str
+    reason: str
+    event_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Everything planning needs to know about one person."""
+
+    email: str
+    decisions: Mapping[str, DecisionLike]  # purpose -> decision
+    seen: Mapping[str, Seen]  # system -> what it shows
+    quarantined: bool = False
+    erasure: bool = False
+    in_flight: Set[tuple[str, str]] = frozenset()  # (system, slot) pushed and not yet confirmed
+
+
+def change_key(run_id: str, system: str, email: str, slot: str, action: Action) -> str:
+    digest = hashlib.sha256(f"{system}\x00{email}\x00{slot}\x00{action}".encode()).hexdigest()[:24]
+    return f"{run_id}:{digest}"
+
+
+def plan_person(person: Person, capabilities: Mapping[str, Capabilities], run_id: str) -> list[PlannedChange]:
+    changes: list[PlannedChange] = []
+    for system, seen in sorted(person.seen.items()):
+        caps = capabilities.get(system)
+        if caps is None:
+            continue
+        if person.erasure:
+            changes.extend(_erase(person, system, seen, caps, run_id))
+            continue
+        for purpose in sorted(caps.purposes):
+            decision = person.decisions.get(purpose)
+            if decision is None or (system, purpose) in person.in_flight:
+                continue
+            planned = _align(
+                person.email,
+                system,
+                seen=seen,
+                purpose=purpose,
+                decision=decision,
+                caps=caps,
+                run_id=run_id,
+            )
+            if planned is not None:
+                changes.append(planned)
+        tag = _repermission(person, system, seen, caps, run_id)
+        if tag is not None:
+            changes.append(tag)
+    return changes
+
+
+def _align(
+    email: str,
+    system: str,
+    *,
+    seen: Seen,
+    purpose: str,
+    decision: DecisionLike,
+    caps: Capabilities,
+    run_id: str,
+) -> PlannedChange | None:
+    status = seen.statuses.get(purpose, Status.NOT_SUBSCRIBED)
+    mailable = status == Status.SUBSCRIBED and seen.global_state == GlobalState.ACTIVE
+    if decision.allowed:
+        # PENDING is the vendor's own confirmation flow (Mailchimp re-subscribes that way): leave it be.
+        # A vendor-side block (bounced, suppressed, unsubscribed from all) is a fact we cannot push over.
+        if mailable or status == Status.PENDING or seen.global_state != GlobalState.ACTIVE:
+            return None
+        if Action.SUBSCRIBE not in caps.actions:
+            return None
+        action, after = Action.SUBSCRIBE, Status.SUBSCRIBED
+        reason = decision.reason
+    else:
+        if status != Status.SUBSCRIBED or Action.UNSUBSCRIBE not in caps.actions:
+            return None
+        action, after = Action.UNSUBSCRIBE, Status.UNSUBSCRIBED
+        reason = f"{decision.reason} (R27: not allowed is pushed as unsubscribed)"
+    change = Change(
+        key=change_key(run_id, system, email, purpose, action),
+        system=system,
+        email=email,
+        action=action,
+        purpose=purpose,
+        external_id=seen.external_id,
+        basis=basis_of(decision) if decision.allowed else Basis.NONE,
+    )
+    return PlannedChange(
+        change=change,
+        slot=purpose,
+        before=status.value,
+        after=after.value,
+        rule=decision.rule,
+        reason=reason,
+        event_ids=tuple(str(i) for i in decision.event_ids),
+    )
+
+
+def _erase(person: Person, system: str, seen: Seen, caps: Capabilities, run_id: str) -> list[PlannedChange]:
+    """Art. 17 + Art. 19: delete where the vendor can, else unsubscribe every purpose it shows (R21)."""
+    if Action.ERASE in caps.actions:
+        if seen.global_state == GlobalState.ERASED or (system, ACCOUNT) in person.in_flight:
+            return []
+        change = Change(
+            key=change_key(run_id, system, person.email, ACCOUNT, Action.ERASE),
+            system=system,
+            email=person.email,
+            action=Action.ERASE,
+            external_id=seen.external_id,
+        )
+        return [
+            PlannedChange(
+                change, ACCOUNT, seen.global_state.value, GlobalState.ERASED.value, "R21", "erasure request"
+            )
+        ]
+    out = []
+    for purpose, status in sorted(seen.statuses.items()):
+        if status != Status.SUBSCRIBED or (system, purpose) in person.in_flight:
+            continue
+        if Action.UNSUBSCRIBE not in caps.actions:
+            continue
+        change = Change(
+            key=change_key(run_id, system, person.email, purpose, Action.UNSUBSCRIBE),
+            system=system,
+            email=person.email,
+            action=Action.UNSUBSCRIBE,
+            purpose=purpose,
+            external_id=seen.external_id,
+        )
+        reason = "erasure request; this system cannot delete, so every purpose is unsubscribed"
+        out.append(PlannedChange(change, purpose, status.value, Status.UNSUBSCRIBED.value, "R21", reason))
+    return out
+
+
+def _repermission(
+    person: Person, system: str, seen: Seen, caps: Capabilities, run_id: str
+) -> PlannedChange | None:
+    """Quarantined people are tagged for re-permission where the vendor has tags (R8), and untagged once
+    they have a basis again or are no longer quarantined."""
+    slot = tag_slot(REPERMISSION_TAG)
+    if (system, slot) in person.in_flight or seen.global_state != GlobalState.ACTIVE:
+        return None
+    tagged = REPERMISSION_TAG in seen.tags
+    if person.quarantined and not tagged and Action.TAG in caps.actions:
+        action, after, rule = Action.TAG, "tagged", "R8"
+        reason = "subscribed without evidence: quarantined and listed for re-permission"
+    elif not person.quarantined and tagged and Action.UNTAG in caps.actions:
+        action, after, rule = Action.UNTAG, "untagged", "R8"
+        reason = "no longer quarantined"
+    else:
+        return None
+    change = Change(
+        key=change_key(run_id, system, person.email, slot, action),
+        system=system,
+        email=person.email,
+        action=action,
+        external_id=seen.external_id,
+        tag=REPERMISSION_TAG,
+    )
+    before = "tagged" if tagged else "untagged"
+    return PlannedChange(change, slot, before, after, rule, reason)
+
+
+def plan(
+    people: Sequence[Person], capabilities: Mapping[str, Capabilities], run_id: str
+) -> list[PlannedChange]:
+    return [change for person in people for change in plan_person(person, capabilities, run_id)]
+
+
+def apply(seen: Seen, planned: Sequence[PlannedChange]) -> Seen:
+    """What a system shows once ``planned`` changes for it are applied (used to check convergence)."""
+    statuses = dict(seen.statuses)
+    tags = set(seen.tags)
+    global_state = seen.global_state
+    for item in planned:
+        change = item.change
+        if change.action == Action.ERASE:
+            global_state = GlobalState.ERASED
+        elif change.action == Action.TAG and change.tag:
+            tags.add(change.tag)
+        elif change.action == Action.UNTAG and change.tag:
+            tags.discard(change.tag)
+        elif change.purpose is not None:
+            statuses[change.purpose] = Status(item.after)
+    return Seen(seen.external_id, statuses, global_state, frozenset(tags))

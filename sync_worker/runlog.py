@@ -1,0 +1,163 @@
+"""The reconciliation log: one row per run, one row per change, and the records we could not read.
+
+People appear masked with a keyed hash to look them up (``--contact``): the log explains decisions
+without becoming a second copy of the mailing list, and survives an erasure (R21) without personal data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Connection, DateTime, Text, insert, select, update
+from sqlmodel import Field, SQLModel
+
+from connectors.base import RecordError
+from sync_worker.identity import keyed_hash, mask_email
+from sync_worker.plan import PlannedChange
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "run"
+
+    id: str = Field(primary_key=True)
+    trigger: str  # schedule, manual, webhook
+    started_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    dry_run: bool = False
+    status: str = "running"  # running, success, partial, failed
+    counts: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # per connector
+    error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class RunChange(SQLModel, table=True):
+    __tablename__ = "run_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(index=True)
+    person: str  # masked address
+    person_key: str = Field(index=True)  # keyed hash of the address, for `log --contact`
+    system: str = Field(index=True)
+    slot: str  # purpose, "*" for the account, "tag:<name>"
+    action: str
+    before: str
+    after: str
+    rule: str
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    event_ids: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    outbox_key: str | None = Field(default=None, index=True)
+    push_result: str  # pending, accepted, rejected: <reason>, retry later: <reason>, dry run
+
+
+class RejectedRecord(SQLModel, table=True):
+    __tablename__ = "rejected_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(index=True)
+    system: str
+    record_id: str | None = None
+    field: str
+    error: str = Field(sa_column=Column(Text, nullable=False))
+
+
+RUNS: Any = Run.__table__  # type: ignore[attr-defined]
+CHANGES: Any = RunChange.__table__  # type: ignore[attr-defined]
+REJECTED: Any = RejectedRecord.__table__  # type: ignore[attr-defined]
+
+
+def person_key(secret: bytes, email: str) -> str:
+    return keyed_hash(secret, email)
+
+
+def start_run(conn: Connection, run_id: str, trigger: str, dry_run: bool, now: datetime) -> None:
+    conn.execute(insert(RUNS).values(id=run_id, trigger=trigger, started_at=now, dry_run=dry_run))
+
+
+def finish_run(
+    conn: Connection,
+    run_id: str,
+    *,
+    status: str,
+    counts: Mapping[str, Any],
+    now: datetime,
+    error: str | None,
+) -> None:
+    conn.execute(
+        update(RUNS)
+        .where(RUNS.c.id == run_id)
+        .values(status=status, counts=dict(counts), ended_at=now, error=error)
+    )
+
+
+def log_changes(
+    conn: Connection, run_id: str, planned: Sequence[PlannedChange], secret: bytes, dry_run: bool
+) -> None:
+    rows = [
+        {
+            "run_id": run_id,
+            "person": mask_email(item.change.email),
+            "person_key": person_key(secret, item.change.email),
+            "system": item.change.system,
+            "slot": item.slot,
+            "action": item.change.action.value,
+            "before": item.before,
+            "after": item.after,
+            "rule": item.rule,
+            "reason": item.reason,
+            "event_ids": list(item.event_ids),
+            "outbox_key": None if dry_run else item.change.key,
+            "push_result": "dry run: not pushed" if dry_run else "pending",
+        }
+        for item in planned
+    ]
+    if rows:
+        conn.execute(insert(CHANGES), rows)
+
+
+def log_push_results(conn: Connection, results: Mapping[str, str]) -> None:
+    for key, text in results.items():
+        conn.execute(update(CHANGES).where(CHANGES.c.outbox_key == key).values(push_result=text))
+
+
+def log_rejected(conn: Connection, run_id: str, errors: Sequence[RecordError]) -> None:
+    rows = [
+        {
+            "run_id": run_id,
+            "system": e.system,
+            "record_id": e.record_id,
+            "field": e.field,
+            "error": e.message,
+        }
+        for e in errors
+    ]
+    if rows:
+        conn.execute(insert(REJECTED), rows)
+
+
+def runs(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
+    query = select(RUNS).order_by(RUNS.c.started_at.desc(), RUNS.c.id.desc()).limit(limit)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def latest_run_id(conn: Connection) -> str | None:
+    found = runs(conn, limit=1)
+    return str(found[0]["id"]) if found else None
+
+
+def changes(
+    conn: Connection, run_id: str | None, *, key: str | None = None, system: str | None = None
+) -> list[dict[str, Any]]:
+    query = select(CHANGES).order_by(CHANGES.c.id)
+    if run_id is not None:
+        query = query.where(CHANGES.c.run_id == run_id)
+    if key is not None:
+        query = query.where(CHANGES.c.person_key == key)
+    if system is not None:
+        query = query.where(CHANGES.c.system == system)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def rejected(conn: Connection, run_id: str) -> list[dict[str, Any]]:
+    query = select(REJECTED).where(REJECTED.c.run_id == run_id).order_by(REJECTED.c.id)
+    return [dict(row) for row in conn.execute(query).mappings()]

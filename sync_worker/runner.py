@@ -1,0 +1,338 @@
+"""One reconciliation run, the imperative shell around the pure core:
+drain outbox -> pull -> observe -> ledger -> decide -> plan -> outbox -> push -> log.
+
+Connectors are pulled and pushed concurrently; each page is one transaction (its events, snapshot and
+cursor commit together), and planning walks the affected people in chunks, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from config import Settings
+from connectors.base import Action, Connector, ContactRecord, Outcome, Page, PurchaseRecord, PushResult
+from connectors.registry import connector_class
+from sync_worker import db, outbox, runlog, snapshot
+from sync_worker.ledger_port import ErasureRequest, LedgerPort, ObservedEvent
+from sync_worker.logs import get_logger
+from sync_worker.observe import Seen, observe
+from sync_worker.plan import Person, PlannedChange, plan
+from sync_worker.rulebook import policy_from_settings, secret_of
+from sync_worker.sql_ledger import SqlLedger
+
+Clock = Callable[[], datetime]
+CHUNK = 1000
+RESTRICTIVE = [a for a in Action if a != Action.SUBSCRIBE]
+
+
+@dataclass
+class ConnectorCounts:
+    pulled: int = 0
+    events: int = 0
+    echoes: int = 0
+    planned: int = 0
+    pushed: int = 0
+    failed: int = 0
+    rejected_records: int = 0
+    error: str | None = None
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    trigger: str
+    dry_run: bool
+    started_at: datetime
+    ended_at: datetime | None = None
+    status: str = "running"
+    counts: dict[str, ConnectorCounts] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return {"success": 0, "partial": 1}.get(self.status, 2)
+
+    @property
+    def planned(self) -> int:
+        return sum(c.planned for c in self.counts.values())
+
+    def summary(self) -> dict[str, Any]:
+        """The one line per run for log collectors."""
+        return {
+            "run_id": self.run_id,
+            "trigger": self.trigger,
+            "dry_run": self.dry_run,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "changes": self.planned,
+            "connectors": {name: vars(c) for name, c in sorted(self.counts.items())},
+            "error": self.error,
+        }
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Reconciliation:
+    """The parts one run works with; built by ``run_once`` (or a test) and used once."""
+
+    engine: Engine
+    connectors: Mapping[str, Connector]
+    ledger: LedgerPort
+    purposes: Sequence[str]
+    secret: bytes
+    clock: Clock = utc_now
+    chunk: int = CHUNK
+
+    async def run(
+        self,
+        *,
+        trigger: str,
+        dry_run: bool = False,
+        full: bool = False,
+        emails: Iterable[str] | None = None,
+        run_id: str | None = None,
+    ) -> RunReport:
+        now = self.clock()
+        report = RunReport(run_id or uuid.uuid4().hex[:12], trigger, dry_run, now)
+        report.counts = {name: ConnectorCounts() for name in self.connectors}
+        log = get_logger(run_id=report.run_id)
+        with self.engine.begin() as conn:
+            runlog.start_run(conn, report.run_id, trigger, dry_run, now)
+        try:
+            if not dry_run:
+                with self.engine.begin() as conn:
+                    outbox.supersede_subscribes(conn, report.run_id, now)
+                # A crashed run's restrictive changes go out first: no opt-out waits on a pull (R25).
+                await self._push(report, now, RESTRICTIVE)
+            if emails is None:
+                await asyncio.gather(*(self._pull(name, report, now, full) for name in self.connectors))
+            targets = sorted(set(emails)) if emails is not None else None
+            self._plan(report, now, targets, full)
+            if not dry_run:
+                await self._push(report, now, None)
+                self._finish_erasures(now)
+        except Exception as error:
+            report.error = f"{type(error).__name__}: {error}"
+            log.exception("run_failed", error=report.error)
+        report.ended_at = self.clock()
+        report.status = _status(report)
+        with self.engine.begin() as conn:
+            counts = {name: vars(c) for name, c in report.counts.items()}
+            runlog.finish_run(
+                conn,
+                report.run_id,
+                status=report.status,
+                counts=counts,
+                now=report.ended_at,
+                error=report.error,
+            )
+        log.info("run_summary", **report.summary())
+        return report
+
+    async def _pull(self, name: str, report: RunReport, now: datetime, full: bool) -> None:
+        connector, counts = self.connectors[name], report.counts[name]
+        log = get_logger(run_id=report.run_id, connector=name)
+        try:
+            with self.engine.begin() as conn:
+                cursors = snapshot.load_cursors(conn, name)
+            for info in connector.capabilities().streams:
+                since = None if full or not info.incremental else cursors.get(info.name)
+                async for page in connector.pull(info.name, since=since):
+                    self._take(name, page, report.run_id, counts, now)
+        except Exception as error:  # one vendor failing leaves the others' runs intact
+            counts.error = f"{type(error).__name__}: {error}"
+            log.warning("pull_failed", error=counts.error)
+
+    def _take(self, system: str, page: Page, run_id: str, counts: ConnectorCounts, now: datetime) -> None:
+        """One page, one transaction: ledger events, snapshot, echo marks, rejects and the cursor."""
+        contacts = {r.email: r for r in page.records if isinstance(r, ContactRecord)}
+        purchases = [r for r in page.records if isinstance(r, PurchaseRecord)]
+        counts.pulled += len(page.records)
+        counts.rejected_records += len(page.errors)
+        with self.engine.begin() as conn:
+            emails = list(contacts)
+            previous = snapshot.load_seen(conn, emails, system) if emails else {}
+            pushed = outbox.awaiting_echo(conn, system, emails) if emails else {}
+            events: list[ObservedEvent] = []
+            seen: dict[str, Seen] = {}
+            for email, record in contacts.items():
+                result = observe(previous.get(email, {}).get(system), record, pushed.get(email, {}), now)
+                events.extend(result.events)
+                seen[email] = result.seen
+                counts.echoes += len(result.echoes)
+                outbox.verify(conn, system, email, sorted(result.echoes), outcome="echo", now=now)
+                outbox.verify(conn, system, email, sorted(result.mismatches), outcome="differs", now=now)
+            counts.events += self.ledger.record(conn, events, purchases)
+            snapshot.save_seen(conn, system, seen, now)
+            snapshot.mark_dirty(conn, sorted({p.email for p in purchases}))
+            runlog.log_rejected(conn, run_id, page.errors)
+            if page.checkpoint is not None:
+                snapshot.save_cursor(conn, system, page.stream, page.checkpoint, now)
+        for error in page.errors:
+            get_logger(run_id=run_id, connector=system).warning(
+                "record_rejected", record_id=error.record_id, field=error.field, error=error.message
+            )
+
+    def _plan(self, report: RunReport, now: datetime, targets: list[str] | None, full: bool) -> None:
+        capabilities = {name: c.capabilities() for name, c in self.connectors.items()}
+        with self.engine.begin() as conn:
+            erasures = {r.email: r for r in self.ledger.erasures(conn)}
+        chunks: Iterable[list[str]]
+        if targets is not None:
+            chunks = [targets[i : i + self.chunk] for i in range(0, len(targets), self.chunk)]
+        else:
+            chunks = self._people(dirty_only=not full)
+        todo_erasures = sorted(erasures)
+        for batch in [
+            *chunks,
+            *(todo_erasures[i : i + self.chunk] for i in range(0, len(todo_erasures), self.chunk)),
+        ]:
+            with self.engine.begin() as conn:
+                decisions = self.ledger.decide(conn, batch, self.purposes, now)
+                seen = snapshot.load_seen(conn, batch)
+                flying = outbox.in_flight(conn, batch)
+                people = [
+                    Person(
+                        email=email,
+                        decisions=decisions.get(email, {}),
+                        seen=seen.get(email, {}),
+                        quarantined=any(d.quarantined for d in decisions.get(email, {}).values()),
+                        erasure=email in erasures,
+                        in_flight=frozenset(flying.get(email, set())),
+                    )
+                    for email in batch
+                ]
+                planned = plan(people, capabilities, report.run_id)
+                runlog.log_changes(conn, report.run_id, planned, self.secret, report.dry_run)
+                if not report.dry_run:
+                    outbox.enqueue(conn, report.run_id, planned, now)
+                    snapshot.mark_clean(conn, batch)
+            _count_planned(report, planned)
+
+    def _people(self, *, dirty_only: bool) -> Iterable[list[str]]:
+        after = ""
+        while True:
+            with self.engine.begin() as conn:
+                batch = snapshot.next_people(conn, after, dirty_only=dirty_only, limit=self.chunk)
+            if not batch:
+                return
+            yield batch
+            after = batch[-1]
+
+    async def _push(self, report: RunReport, now: datetime, actions: Sequence[Action] | None) -> None:
+        async def one(name: str) -> list[PushResult]:
+            return await outbox.push_system(self.engine, self.connectors[name], now, actions=actions)
+
+        answers = await asyncio.gather(*(one(name) for name in self.connectors))
+        texts: dict[str, str] = {}
+        for name, results in zip(self.connectors, answers, strict=True):
+            for result in results:
+                if result.outcome == Outcome.ACCEPTED:
+                    report.counts[name].pushed += 1
+                else:
+                    report.counts[name].failed += 1
+                texts[result.key] = _result_text(result)
+        with self.engine.begin() as conn:
+            runlog.log_push_results(conn, texts)
+
+    def _finish_erasures(self, now: datetime) -> None:
+        """An erasure is complete once every system has accepted its part; then the snapshot forgets."""
+        with self.engine.begin() as conn:
+            requests: Sequence[ErasureRequest] = self.ledger.erasures(conn)
+            for request in requests:
+                if outbox.all_done(conn, request.email):
+                    snapshot.forget(conn, request.email)
+                    outbox.forget(conn, request.email)
+                    self.ledger.complete_erasure(conn, request, now)
+
+
+def _count_planned(report: RunReport, planned: Sequence[PlannedChange]) -> None:
+    for item in planned:
+        counts = report.counts.get(item.change.system)
+        if counts is not None:
+            counts.planned += 1
+
+
+def _result_text(result: PushResult) -> str:
+    if result.outcome == Outcome.ACCEPTED:
+        return f"accepted ({result.vendor_state})" if result.vendor_state else "accepted"
+    label = "rejected" if result.outcome == Outcome.REJECTED else "retry later"
+    return f"{label}: {result.reason}" if result.reason else label
+
+
+def _status(report: RunReport) -> str:
+    if report.error is not None:
+        return "failed"
+    counts = list(report.counts.values())
+    if counts and all(c.error for c in counts):
+        return "failed"
+    if any(c.error or c.failed or c.rejected_records for c in counts):
+        return "partial"
+    return "success"
+
+
+class NothingToRunError(ValueError):
+    """No connector to run: the message names what to set."""
+
+
+def run_once(
+    settings: Settings,
+    *,
+    trigger: str = "manual",
+    dry_run: bool = False,
+    only: str | None = None,
+    full: bool = False,
+    emails: Iterable[str] | None = None,
+    transport_for: Callable[[str], httpx.AsyncBaseTransport | None] | None = None,
+    clock: Clock | None = None,
+) -> RunReport:
+    """The composition root of one run: settings -> engine, ledger, connectors -> Reconciliation."""
+    names = settings.enabled_vendors()
+    if only is not None:
+        if only not in settings.vendors():
+            raise NothingToRunError(f"--connector {only!r}: unknown; known: {', '.join(settings.vendors())}")
+        if only not in names:
+            missing = ", ".join(settings.vendors()[only].missing())
+            raise NothingToRunError(f"--connector {only!r} is not configured: set {missing}")
+        names = [only]
+    if not names:
+        raise NothingToRunError(
+            "no connector is configured: set the credentials of at least one vendor (see `sync-worker config`)"
+        )
+    now = clock or utc_now
+    engine = db.make_engine(settings.database_url)
+    db.upgrade(engine)
+    secret = secret_of(settings)
+    ledger = SqlLedger(policy_from_settings(settings), secret, now)
+
+    async def go() -> RunReport:
+        connectors: dict[str, Connector] = {}
+        try:
+            for name in names:
+                transport = transport_for(name) if transport_for else None
+                extra: dict[str, Any] = {"clock": clock} if clock else {}
+                connectors[name] = connector_class(name).from_settings(settings, transport=transport, **extra)
+            reconciliation = Reconciliation(
+                engine, connectors, ledger, tuple(settings.policy.purposes), secret or b"", now
+            )
+            return await reconciliation.run(trigger=trigger, dry_run=dry_run, full=full, emails=emails)
+        finally:
+            for connector in connectors.values():
+                await connector.aclose()
+
+    try:
+        return asyncio.run(go())
+    finally:
+        engine.dispose()

@@ -1,0 +1,139 @@
+"""What each system showed us last: per-stream cursors and the observed state per system x person x slot.
+
+A cursor is saved in the same transaction as the records it covers (DESIGN.md §5). A person whose state
+was read but not yet planned for carries ``dirty``: an incremental run plans for the dirty people, in
+chunks, so memory stays bounded and a dry run leaves them for the next real run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Connection, DateTime, delete, insert, select, update
+from sqlmodel import Field, SQLModel
+
+from connectors.base import GlobalState, Status
+from sync_worker.db import upsert
+from sync_worker.observe import ACCOUNT, Seen
+
+
+class Cursor(SQLModel, table=True):
+    __tablename__ = "sync_cursor"
+
+    connector: str = Field(primary_key=True)
+    stream: str = Field(primary_key=True)
+    value: str
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class ObservedState(SQLModel, table=True):
+    __tablename__ = "observed_state"
+
+    system: str = Field(primary_key=True)
+    email: str = Field(primary_key=True)
+    slot: str = Field(primary_key=True)  # a purpose, or "*" for the account row (global state, tags)
+    value: str
+    external_id: str | None = None
+    tags: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    observed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    dirty: bool = Field(default=True, index=True)
+
+
+CURSORS: Any = Cursor.__table__  # type: ignore[attr-defined]
+OBSERVED: Any = ObservedState.__table__  # type: ignore[attr-defined]
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def load_cursors(conn: Connection, connector: str) -> dict[str, str]:
+    rows = conn.execute(select(CURSORS.c.stream, CURSORS.c.value).where(CURSORS.c.connector == connector))
+    return {str(stream): str(value) for stream, value in rows}
+
+
+def save_cursor(conn: Connection, connector: str, stream: str, value: str, now: datetime) -> None:
+    upsert(
+        conn,
+        CURSORS,
+        [{"connector": connector, "stream": stream, "value": value, "updated_at": now}],
+        keys=("connector", "stream"),
+    )
+
+
+def save_seen(conn: Connection, system: str, seen: Mapping[str, Seen], now: datetime) -> None:
+    """Replace the snapshot of ``system`` for these people and mark them for planning."""
+    if not seen:
+        return
+    emails = list(seen)
+    conn.execute(delete(OBSERVED).where(OBSERVED.c.system == system, OBSERVED.c.email.in_(emails)))
+    rows: list[dict[str, Any]] = []
+    for email, person in seen.items():
+        base = {
+            "system": system,
+            "email": email,
+            "external_id": person.external_id,
+            "observed_at": now,
+            "dirty": True,
+        }
+        rows.append(
+            {**base, "slot": ACCOUNT, "value": person.global_state.value, "tags": sorted(person.tags)}
+        )
+        rows.extend(
+            {**base, "slot": purpose, "value": status.value, "tags": None}
+            for purpose, status in person.statuses.items()
+        )
+    conn.execute(insert(OBSERVED), rows)
+
+
+def mark_dirty(conn: Connection, emails: Sequence[str]) -> None:
+    if emails:
+        conn.execute(update(OBSERVED).where(OBSERVED.c.email.in_(list(emails))).values(dirty=True))
+
+
+def mark_clean(conn: Connection, emails: Sequence[str]) -> None:
+    if emails:
+        conn.execute(update(OBSERVED).where(OBSERVED.c.email.in_(list(emails))).values(dirty=False))
+
+
+def load_seen(
+    conn: Connection, emails: Sequence[str], system: str | None = None
+) -> dict[str, dict[str, Seen]]:
+    """email -> system -> Seen, for the people asked for (absent people are absent)."""
+    query = select(OBSERVED).where(OBSERVED.c.email.in_(list(emails)))
+    if system is not None:
+        query = query.where(OBSERVED.c.system == system)
+    parts: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in conn.execute(query).mappings():
+        part = parts.setdefault((row["email"], row["system"]), {"statuses": {}})
+        part["external_id"] = row["external_id"] or part.get("external_id")
+        if row["slot"] == ACCOUNT:
+            part["global_state"] = GlobalState(row["value"])
+            part["tags"] = frozenset(row["tags"] or ())
+        else:
+            part["statuses"][row["slot"]] = Status(row["value"])
+    out: dict[str, dict[str, Seen]] = {}
+    for (email, system_name), part in parts.items():
+        out.setdefault(email, {})[system_name] = Seen(
+            external_id=part.get("external_id"),
+            statuses=part["statuses"],
+            global_state=part.get("global_state", GlobalState.ACTIVE),
+            tags=part.get("tags", frozenset()),
+        )
+    return out
+
+
+def next_people(conn: Connection, after: str, *, dirty_only: bool, limit: int) -> list[str]:
+    """The next ``limit`` people after ``after`` in the snapshot (keyset paging: bounded memory)."""
+    query = select(OBSERVED.c.email).where(OBSERVED.c.email > after)
+    if dirty_only:
+        query = query.where(OBSERVED.c.dirty.is_(True))
+    return list(conn.execute(query.distinct().order_by(OBSERVED.c.email).limit(limit)).scalars())
+
+
+def forget(conn: Connection, email: str) -> None:
+    """Erasure (R21): drop what the snapshot holds of a person once every system has been told."""
+    conn.execute(delete(OBSERVED).where(OBSERVED.c.email == email))

@@ -1,0 +1,139 @@
+"""The outbox: committed before pushing, batched, settled, retried with a bound, safe across crashes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from connectors.base import Action, Change, Outcome, Status
+from sync_worker import outbox
+from sync_worker.plan import PlannedChange, change_key
+from tests.runs.fakes import T0, FakeVendor, ProcessKilled
+
+
+def unsubscribe(email: str, run_id: str = "run1") -> PlannedChange:
+    key = change_key(run_id, "klaviyo", email, "newsletter", Action.UNSUBSCRIBE)
+    change = Change(key, "klaviyo", email, Action.UNSUBSCRIBE, "newsletter")
+    return PlannedChange(change, "newsletter", "subscribed", "unsubscribed", "R16", "withdrawn")
+
+
+def vendor_with(emails: list[str]) -> FakeVendor:
+    vendor = FakeVendor("klaviyo", ["newsletter"])
+    for email in emails:
+        vendor.add(email, Status.SUBSCRIBED)
+    return vendor
+
+
+def queued(engine: Engine, email: str = "a@example.nl") -> tuple[FakeVendor, PlannedChange]:
+    """A vendor holding one subscribed person, and an unsubscribe for them committed to the outbox."""
+    vendor = vendor_with([email])
+    item = unsubscribe(email)
+    with engine.begin() as conn:
+        outbox.enqueue(conn, "run1", [item], T0)
+    return vendor, item
+
+
+def state_of(engine: Engine, key: str) -> dict[str, object]:
+    with engine.begin() as conn:
+        return dict(outbox.items(conn, [key])[key])
+
+
+async def test_push_sends_vendor_sized_batches_and_marks_items_done(engine: Engine) -> None:
+    emails = [f"p{i}@example.nl" for i in range(5)]
+    vendor = vendor_with(emails)
+    planned = [unsubscribe(e) for e in emails]
+    with engine.begin() as conn:
+        outbox.enqueue(conn, "run1", planned, T0)
+    results = await outbox.push_system(engine, vendor.connector(), T0)
+    assert [len(batch) for batch in vendor.pushes] == [2, 2, 1]  # batch_max 2 in the fake
+    assert {r.outcome for r in results} == {Outcome.ACCEPTED}
+    assert all(vendor.status(e, "newsletter") == Status.UNSUBSCRIBED for e in emails)
+    assert state_of(engine, planned[0].change.key)["state"] == "done"
+
+
+async def test_rejected_change_is_parked_with_the_vendors_reason(engine: Engine) -> None:
+    vendor, item = queued(engine)
+    vendor.fail = lambda _c: Outcome.REJECTED
+    await outbox.push_system(engine, vendor.connector(), T0)
+    row = state_of(engine, item.change.key)
+    assert (row["state"], row["last_error"]) == ("parked", "injected")
+
+
+async def test_transient_failure_is_retried_by_later_runs_then_parked(engine: Engine) -> None:
+    vendor, item = queued(engine)
+    vendor.fail = lambda _c: Outcome.RETRY_LATER
+    for attempt in range(1, outbox.MAX_ATTEMPTS + 1):
+        await outbox.push_system(engine, vendor.connector(), T0 + timedelta(minutes=attempt))
+        assert len(vendor.pushes) == attempt  # once per run, never again within the same run
+    assert state_of(engine, item.change.key)["state"] == "parked"
+    await outbox.push_system(engine, vendor.connector(), T0 + timedelta(hours=1))
+    assert len(vendor.pushes) == outbox.MAX_ATTEMPTS
+
+
+async def test_failed_item_succeeds_on_a_later_run(engine: Engine) -> None:
+    vendor, item = queued(engine)
+    vendor.fail = lambda _c: Outcome.RETRY_LATER
+    await outbox.push_system(engine, vendor.connector(), T0)
+    vendor.fail = lambda _c: None
+    await outbox.push_system(engine, vendor.connector(), T0 + timedelta(minutes=15))
+    row = state_of(engine, item.change.key)
+    assert (row["state"], row["attempts"]) == ("done", 1)
+    assert vendor.status("a@example.nl", "newsletter") == Status.UNSUBSCRIBED
+
+
+async def test_crash_after_claim_loses_nothing_the_next_run_takes_over_after_the_lease(
+    engine: Engine,
+) -> None:
+    vendor, item = queued(engine)
+    vendor.crash_on_push = ProcessKilled()  # the process dies mid-push: nothing is settled
+    with pytest.raises(ProcessKilled):
+        await outbox.push_system(engine, vendor.connector(), T0)
+    assert state_of(engine, item.change.key)["state"] == "in_flight"
+    vendor.crash_on_push = None
+    # Another process within the lease must not take the claimed item...
+    await outbox.push_system(engine, vendor.connector(), T0 + timedelta(seconds=30))
+    assert vendor.pushes == []
+    # ...the next run after the lease does, and the opt-out reaches the vendor.
+    await outbox.push_system(engine, vendor.connector(), T0 + outbox.LEASE + timedelta(seconds=1))
+    assert state_of(engine, item.change.key)["state"] == "done"
+    assert vendor.status("a@example.nl", "newsletter") == Status.UNSUBSCRIBED
+
+
+async def test_connector_exception_fails_the_batch_for_a_later_retry(engine: Engine) -> None:
+    vendor, item = queued(engine)
+    vendor.crash_on_push = ConnectionError("sandbox down")
+    [result] = await outbox.push_system(engine, vendor.connector(), T0)
+    assert result.outcome == Outcome.RETRY_LATER
+    assert "sandbox down" in (result.reason or "")
+    assert state_of(engine, item.change.key)["state"] == "failed"
+
+
+def test_leftover_subscribe_is_superseded_never_pushed_without_a_fresh_decision(engine: Engine) -> None:
+    key = change_key("old", "klaviyo", "a@example.nl", "newsletter", Action.SUBSCRIBE)
+    change = Change(key, "klaviyo", "a@example.nl", Action.SUBSCRIBE, "newsletter")
+    subscribe = PlannedChange(change, "newsletter", "not_subscribed", "subscribed", "R5", "consent")
+    with engine.begin() as conn:
+        outbox.enqueue(conn, "old", [subscribe, unsubscribe("b@example.nl", "old")], T0)
+        assert outbox.supersede_subscribes(conn, "new", T0) == 1
+        assert outbox.in_flight(conn, ["a@example.nl", "b@example.nl"]) == {
+            "b@example.nl": {("klaviyo", "newsletter")}
+        }
+
+
+async def test_done_item_awaits_its_echo_until_verified(engine: Engine) -> None:
+    vendor, _ = queued(engine)
+    await outbox.push_system(engine, vendor.connector(), T0)
+    with engine.begin() as conn:
+        assert outbox.awaiting_echo(conn, "klaviyo", ["a@example.nl"]) == {
+            "a@example.nl": {"newsletter": "unsubscribed"}
+        }
+        outbox.verify(conn, "klaviyo", "a@example.nl", ["newsletter"], outcome="echo", now=T0)
+        assert outbox.awaiting_echo(conn, "klaviyo", ["a@example.nl"]) == {}
+        assert outbox.in_flight(conn, ["a@example.nl"]) == {}
+
+
+def test_change_survives_the_json_round_trip() -> None:
+    change = Change("k", "hubspot", "a@example.nl", Action.SUBSCRIBE, "newsletter", "h-1", consent_at=T0)
+    assert outbox.change_from_json(outbox.change_to_json(change)) == change

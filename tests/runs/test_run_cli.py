@@ -1,0 +1,107 @@
+"""`sync-worker run --once`, `runs` and `log` from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import structlog
+from typer.testing import CliRunner
+
+from connectors.base import Status
+from sync_worker import db
+from sync_worker.cli import app
+from sync_worker.runner import Reconciliation, RunReport
+from tests.runs.fakes import T0, FakeLedger, FakeVendor
+
+
+@pytest.fixture
+def database(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    monkeypatch.setenv("SYNC_DATABASE_URL", url)
+    monkeypatch.setenv("SYNC_SECRET_KEY", "cli-secret")
+    # An earlier command may have pointed structlog at a stream CliRunner has closed since.
+    structlog.reset_defaults()
+    return url
+
+
+def one_run(url: str) -> RunReport:
+    """A run with a withdrawal in Mailchimp that reaches Klaviyo, logged in the database at ``url``."""
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    mailchimp, klaviyo = FakeVendor("mailchimp", ["newsletter"]), FakeVendor("klaviyo", ["newsletter"])
+    mailchimp.add("jan@example.nl", Status.UNSUBSCRIBED)
+    klaviyo.add("jan@example.nl", Status.SUBSCRIBED)
+    klaviyo.add("eva@example.nl", Status.UNSUBSCRIBED)
+    connectors = {v.name: v.connector() for v in (mailchimp, klaviyo)}
+    reconciliation = Reconciliation(
+        engine, connectors, FakeLedger(), ("newsletter",), b"cli-secret", lambda: T0
+    )
+    report = asyncio.run(reconciliation.run(trigger="manual"))
+    engine.dispose()
+    return report
+
+
+def test_service_mode_without_any_connector_refuses_to_start() -> None:
+    result = CliRunner().invoke(app, ["run"])
+    assert result.exit_code == 2
+    assert "at least one configured connector" in result.output
+
+
+def test_run_once_without_any_connector_names_what_to_set(database: str) -> None:
+    result = CliRunner().invoke(app, ["run", "--once"])
+    assert result.exit_code == 2
+    assert "no connector is configured" in result.output
+
+
+def test_run_once_for_an_unconfigured_connector_names_its_variables(database: str) -> None:
+    result = CliRunner().invoke(app, ["run", "--once", "--connector", "mailchimp"])
+    assert result.exit_code == 2
+    assert "SYNC_MAILCHIMP__API_KEY" in result.output
+
+
+def test_runs_lists_the_run_with_status_and_counts(database: str) -> None:
+    report = one_run(database)
+    result = CliRunner().invoke(app, ["runs", "--json"])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)
+    assert (row["id"], row["status"], row["trigger"]) == (report.run_id, "success", "manual")
+    assert row["counts"]["klaviyo"]["pushed"] == 1
+    table = CliRunner().invoke(app, ["runs"])
+    assert report.run_id in table.output
+
+
+def test_log_shows_what_changed_where_and_why_with_masked_people(database: str) -> None:
+    report = one_run(database)
+    result = CliRunner().invoke(app, ["log", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["run"] == report.run_id
+    [change] = data["changes"]
+    assert (change["person"], change["system"], change["slot"]) == (
+        "j***@example.nl",
+        "klaviyo",
+        "newsletter",
+    )
+    assert (change["before"], change["after"], change["rule"]) == ("subscribed", "unsubscribed", "R16")
+    assert change["push_result"] == "accepted"
+    assert "jan@example.nl" not in result.output
+    table = CliRunner().invoke(app, ["log", report.run_id])
+    assert "R16" in table.output
+
+
+def test_log_filters_by_contact_and_system(database: str) -> None:
+    one_run(database)
+    mine = json.loads(CliRunner().invoke(app, ["log", "--contact", "JAN@example.nl", "--json"]).output)
+    assert len(mine["changes"]) == 1
+    other = json.loads(CliRunner().invoke(app, ["log", "--contact", "eva@example.nl", "--json"]).output)
+    assert other["changes"] == []
+    shopify = json.loads(CliRunner().invoke(app, ["log", "--system", "shopify", "--json"]).output)
+    assert shopify["changes"] == []
+
+
+def test_log_without_runs_says_so(database: str) -> None:
+    result = CliRunner().invoke(app, ["log"])
+    assert result.exit_code == 1
+    assert "No runs yet" in result.output

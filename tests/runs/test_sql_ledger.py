@@ -1,0 +1,113 @@
+"""Runs wired to the real consent ledger and policy core (fake vendors, real SQL ledger)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, select
+
+from connectors.base import Evidence, Status
+from sync_worker.ledger.erasure import erase, pending_erasures
+from sync_worker.ledger.tables import EVENTS, PERSONS
+from sync_worker.plan import REPERMISSION_TAG
+from sync_worker.policy import Point, Policy
+from sync_worker.runner import Reconciliation, RunReport
+from sync_worker.sql_ledger import SqlLedger
+from tests.runs.fakes import T0, FakeVendor
+
+POINT = "mailchimp:signup-form"
+POLICY = Policy(
+    purposes=("newsletter",),
+    collection_points=((POINT, Point(purposes=("newsletter",), double_opt_in=True)),),
+)
+SIGNUP = Evidence(
+    consent_at=T0 - timedelta(days=9),
+    signup_at=T0 - timedelta(days=10),
+    method="double_opt_in",
+    collection_point=POINT,
+    double_opt_in=True,
+)
+
+
+class Wired:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.mailchimp = FakeVendor("mailchimp", ["newsletter"])
+        self.klaviyo = FakeVendor("klaviyo", ["newsletter"], erase=True)
+        self.now = T0
+
+    def clock(self) -> datetime:
+        return self.now
+
+    async def run(self) -> RunReport:
+        self.now += timedelta(minutes=1)
+        ledger = SqlLedger(POLICY, b"secret", self.clock)
+        connectors = {v.name: v.connector() for v in (self.mailchimp, self.klaviyo)}
+        return await Reconciliation(
+            self.engine, connectors, ledger, POLICY.purposes, b"secret", self.clock
+        ).run(trigger="manual")
+
+    def actions(self, email: str) -> list[tuple[str, str]]:
+        with self.engine.begin() as conn:
+            query = (
+                select(EVENTS.c.source, EVENTS.c.action)
+                .join(PERSONS, PERSONS.c.id == EVENTS.c.person_id)
+                .where(PERSONS.c.email == email)
+                .order_by(EVENTS.c.id)
+            )
+            return [(s, a) for s, a in conn.execute(query)]
+
+
+@pytest.fixture
+def wired(engine: Engine) -> Wired:
+    return Wired(engine)
+
+
+async def test_double_opt_in_signup_allows_and_its_unsubscribe_reaches_the_other_system(wired: Wired) -> None:
+    wired.mailchimp.add("jan@example.nl", Status.SUBSCRIBED, evidence=SIGNUP)
+    wired.klaviyo.add("jan@example.nl", Status.NOT_SUBSCRIBED)
+    await wired.run()
+    assert wired.actions("jan@example.nl") == [("mailchimp", "grant"), ("mailchimp", "confirm")]
+    assert wired.klaviyo.status("jan@example.nl", "newsletter") == Status.SUBSCRIBED  # attested consent
+
+    wired.mailchimp.set_status("jan@example.nl", "newsletter", Status.UNSUBSCRIBED)
+    await wired.run()
+    assert wired.klaviyo.status("jan@example.nl", "newsletter") == Status.UNSUBSCRIBED
+    await wired.run()  # reads back the echoes
+    # The echo in Klaviyo (both of our pushes) never entered the ledger as the person's act.
+    assert wired.actions("jan@example.nl") == [
+        ("mailchimp", "grant"),
+        ("mailchimp", "confirm"),
+        ("mailchimp", "withdraw"),
+    ]
+    quiet = await wired.run()
+    assert quiet.planned == 0
+
+
+async def test_bare_subscribed_flag_is_unproven_quarantined_and_never_mailed(wired: Wired) -> None:
+    wired.klaviyo.add("imp@example.nl", Status.SUBSCRIBED)
+    report = await wired.run()
+    assert report.status == "success", report.summary()
+    contact = wired.klaviyo.contacts["imp@example.nl"]
+    assert contact.statuses["newsletter"] == Status.UNSUBSCRIBED  # R27
+    assert REPERMISSION_TAG in contact.tags  # R8: listed for re-permission
+    with wired.engine.begin() as conn:
+        levels = conn.execute(select(EVENTS.c.evidence_level)).scalars().all()
+    assert levels == ["unproven"]
+
+
+async def test_erasure_from_the_ledger_is_carried_out_in_every_system_r21(wired: Wired) -> None:
+    wired.mailchimp.add("del@example.nl", Status.SUBSCRIBED, evidence=SIGNUP)
+    wired.klaviyo.add("del@example.nl", Status.SUBSCRIBED)
+    await wired.run()
+    with wired.engine.begin() as conn:
+        erase(conn, "del@example.nl", secret=b"secret", now=wired.now)
+    await wired.run()
+    assert wired.mailchimp.status("del@example.nl", "newsletter") == Status.UNSUBSCRIBED
+    assert wired.klaviyo.contacts["del@example.nl"].global_state.value == "erased"
+    with wired.engine.begin() as conn:
+        assert pending_erasures(conn) == []
+    before = wired.actions("del@example.nl")
+    await wired.run()  # the vendors' read-back of an erased person stores nothing (R22)
+    assert wired.actions("del@example.nl") == before == []
