@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connectors.base import Status
+from connectors.webhook_sender import WebhookSender
 
 ErrorResponse = Callable[[int, str, float | None], Response]
 
@@ -116,6 +117,7 @@ class Sandbox(Protocol):
     clock: Clock
     faults: Faults
     requests: list[tuple[str, str]]  # (method, path) of every API request, for counting pushes
+    webhooks: WebhookSender  # where set_status sends the vendor's webhooks (connectors.webhook_sender)
 
     @property
     def app(self) -> ASGIApp: ...

@@ -48,7 +48,10 @@ from connectors.hubspot.sandbox_requests import (
     sortable,
     status_inputs,
 )
+from connectors.hubspot.sandbox_webhooks import TOPIC, events, optouts
+from connectors.hubspot.sandbox_webhooks import build as build_webhook
 from connectors.sandbox import Clock, FaultInjector, Faults, recorder
+from connectors.webhook_sender import WebhookSender
 
 TOKEN = "pat-eu1-sandbox-0000-0000-000000000000"  # noqa: S105 - the sandbox's own fake credential
 SUBSCRIPTIONS = {"newsletter": 101, "promotions": 102, "events": 103, "lead_magnet": 104}
@@ -103,6 +106,7 @@ class HubSpotSandbox:
         self.ten_secondly = RateWindow(100, 10.0, "TEN_SECONDLY_ROLLING", monotonic)
         self.search_limit = RateWindow(5, 1.0, "SECONDLY", monotonic)
         self._app: ASGIApp | None = None
+        self.webhooks = WebhookSender(self.name)
 
     # -- the Sandbox protocol
 
@@ -165,6 +169,7 @@ class HubSpotSandbox:
     def set_status(self, email: str, purpose: str, status: Status, legal_basis: str | None = None) -> None:
         if status not in STATUS_STATE:
             raise ValueError(f"HubSpot has no {status.value} state for a subscription")
+        before = optouts(self.state.find(email))
         self.state.write(
             email,
             self.purposes[purpose],
@@ -172,6 +177,19 @@ class HubSpotSandbox:
             legal_basis=legal_basis,
             source="Self Service",
         )
+        self._notify(email, before)
+
+    def unsubscribe_from_all(self, email: str) -> None:
+        """The person opts out of all email (hs_email_optout becomes true), e.g. on the preference page."""
+        before = optouts(self.state.find(email))
+        self.state.unsubscribe_all(email, source="Self Service")
+        self._notify(email, before)
+
+    def _notify(self, email: str, before: dict[str, str]) -> None:
+        contact = self.state.find(email)
+        batch = events(contact, before, self.clock.now(), "CRM_UI") if contact is not None else []
+        if batch:
+            self.webhooks.fire(TOPIC, build_webhook(batch, self.clock.now()))
 
     def status(self, email: str, purpose: str) -> Status | None:
         if not self.state.known(email):

@@ -25,6 +25,9 @@ from starlette.types import ASGIApp
 from connectors.base import ContactRecord, Status
 from connectors.klaviyo.mapping import PurposeMap, to_contact
 from connectors.klaviyo.sandbox_data import Audience, Profile, stamp
+from connectors.klaviyo.sandbox_webhooks import build as build_webhook
+from connectors.klaviyo.sandbox_webhooks import item as webhook_item
+from connectors.klaviyo.sandbox_webhooks import topic as webhook_topic
 from connectors.klaviyo.sandbox_wire import (
     API_KEY,
     JSON_API,
@@ -43,6 +46,7 @@ from connectors.klaviyo.sandbox_wire import (
     read_json,
 )
 from connectors.sandbox import Clock, FaultInjector, Faults, recorder
+from connectors.webhook_sender import WebhookSender
 from sync_worker.identity import InvalidEmailError, normalise_email
 
 __all__ = ["API_KEY", "KlaviyoSandbox"]
@@ -72,6 +76,7 @@ class KlaviyoSandbox:
         self.audience = Audience(self.purposes)
         self.limits = RateWindows()
         self.jobs: list[dict[str, Any]] = []  # every accepted write body, for tests that inspect pushes
+        self.webhooks = WebhookSender(self.name)
         routes = []
         for path, endpoint, methods in (
             ("/api/profiles", self.get_profiles, ["GET"]),
@@ -122,7 +127,13 @@ class KlaviyoSandbox:
         profile = self.audience.find(email)
         if profile is None:
             raise KeyError(f"no profile for {email!r}")
-        self.audience.apply(profile, purpose, status, self.clock.now())
+        now = self.clock.now()
+        self.audience.apply(profile, purpose, status, now)
+        consent = purpose in self.purposes.consent_purposes
+        event_topic = webhook_topic(consent, status)
+        if event_topic is not None:
+            entry = webhook_item(event_topic, profile, now, None if consent else self.purposes.lists[purpose])
+            self.webhooks.fire(event_topic, build_webhook(entry, now))
 
     def status(self, email: str, purpose: str) -> Status | None:
         """Read back through the connector's own mapping: the sandbox's truth in canonical terms."""

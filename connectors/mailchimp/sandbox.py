@@ -29,7 +29,11 @@ from connectors.base import Status
 from connectors.mailchimp.client import BATCH_MAX, MAX_CONNECTIONS, PAGE_MAX
 from connectors.mailchimp.mapping import Construct, format_time, parse_purposes, parse_time, purpose_status
 from connectors.mailchimp.sandbox_data import INTERESTS, PERMISSIONS, Audience, MemberError, select_fields
+from connectors.mailchimp.sandbox_webhooks import build as build_webhook
+from connectors.mailchimp.sandbox_webhooks import kind as webhook_kind
+from connectors.mailchimp.sandbox_webhooks import validation
 from connectors.sandbox import Clock, FaultInjector, Faults, recorder
+from connectors.webhook_sender import WebhookSender
 
 API_KEY = "5f4dcc3b5aa765d61d8327deb882cf99-us21"
 ERRORS_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
@@ -128,6 +132,7 @@ class MailchimpSandbox:
         self.purpose_specs = dict(purposes or DEFAULT_PURPOSES)
         self.purposes: dict[str, Construct] = parse_purposes(self.purpose_specs)
         self.audience = Audience(self.clock)
+        self.webhooks = WebhookSender(self.name, validate=validation)
         routes = [
             Route("/_sandbox/health", self._health),
             Route("/3.0/ping", self._guard(self._ping)),
@@ -207,6 +212,7 @@ class MailchimpSandbox:
             self.add_contact(email, {purpose: status})
             return
         construct = self.purposes[purpose]
+        before = member["status"]
         if construct.kind == "status":
             reason = PERSON_UNSUBSCRIBE if status is Status.UNSUBSCRIBED else None
             self.audience.set_member_status(member, STATUS_FOR[status], reason)
@@ -215,6 +221,8 @@ class MailchimpSandbox:
             if status is Status.SUBSCRIBED and member["status"] != "subscribed":
                 self.audience.set_member_status(member, "subscribed")
         member["last_changed"] = format_time(self.clock.now())
+        event = webhook_kind(before, member["status"])
+        self.webhooks.fire(event, build_webhook(event, member, self.clock.now()))
 
     def status(self, email: str, purpose: str) -> Status | None:
         member = self.audience.find(email)

@@ -51,7 +51,10 @@ from connectors.shopify.sandbox_data import (
     normalise_tags,
     order_fields,
 )
+from connectors.shopify.sandbox_webhooks import CONSENT_TOPIC, UPDATE_TOPIC
+from connectors.shopify.sandbox_webhooks import build as build_webhook
 from connectors.shopify.schema import load_schema, query_cost
+from connectors.webhook_sender import WebhookSender
 
 MAX_QUERY_COST = 1000  # Shopify refuses a single query whose requested cost is higher
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"  # noqa: S105 -- the message, not a secret
@@ -88,6 +91,7 @@ class ShopifySandbox:
         self._ids = itertools.count(7_390_000_000_001)  # Shopify ids are 13-digit integers
         self._order_numbers = itertools.count(1001)
         self._app: ASGIApp | None = None
+        self.webhooks = WebhookSender(self.name)
 
     # --- the Sandbox protocol --------------------------------------------------------------------------
 
@@ -145,6 +149,8 @@ class ShopifySandbox:
             raise KeyError(f"no sandbox customer with e-mail {email!r}")
         self._apply(customer, purpose, status)
         customer.updated_at = format_time(self.clock.now())
+        topic = CONSENT_TOPIC if self.purposes[purpose] == CONSENT else UPDATE_TOPIC
+        self.webhooks.fire(topic, build_webhook(topic, customer, self.shop, self.api_version))
 
     def status(self, email: str, purpose: str) -> Status | None:
         customer = self._by_email(email)

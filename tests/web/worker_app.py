@@ -10,11 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
 
-from config import load_settings
+from config import Settings, load_settings
 from sync_worker import db
 from sync_worker.dispatcher import Dispatcher
-from sync_worker.trigger import RunRequest, RunStatus, RunSummary
+from sync_worker.trigger import RunFn, RunRequest, RunStatus, RunSummary
 from sync_worker.web.app import create_app
 from sync_worker.web.health import Readiness
 from sync_worker.web.metrics import Metrics
@@ -58,6 +60,32 @@ class Worker:
 Scenario = Callable[[Worker], Awaitable[None]]
 
 
+@dataclass
+class WorkerApp:
+    app: Starlette
+    metrics: Metrics
+    dispatcher: Dispatcher
+    last_run: list[datetime | None]
+
+
+def build_worker_app(settings: Settings, engine: Engine, run: RunFn) -> WorkerApp:
+    """The worker's web app as the service builds it, with ``run`` in place of the real runner."""
+    metrics = Metrics()
+    dispatcher = Dispatcher(run, metrics, lambda: NOW)
+    last_run: list[datetime | None] = [None]
+    readiness = Readiness(
+        engine, lambda: last_run[0], timedelta(minutes=45), NOW - timedelta(minutes=1), lambda: NOW
+    )
+    app = create_app(
+        metrics=metrics,
+        readiness=readiness,
+        receivers=build_receivers(settings),
+        dispatcher=dispatcher,
+        clock=lambda: NOW,
+    )
+    return WorkerApp(app, metrics, dispatcher, last_run)
+
+
 @pytest.fixture
 def worker_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> dict[str, str]:
     env = {**SECRETS, "SYNC_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db"}
@@ -75,26 +103,14 @@ def with_worker(worker_env: dict[str, str]) -> Callable[..., None]:
         engine = db.make_engine(settings.database_url)
         if migrate:
             db.upgrade(engine)
-        metrics = Metrics()
         run = RecordingRun()
-        dispatcher = Dispatcher(run, metrics, lambda: NOW)
-        last_run: list[datetime | None] = [None]
-        readiness = Readiness(
-            engine, lambda: last_run[0], timedelta(minutes=45), NOW - timedelta(minutes=1), lambda: NOW
-        )
-        app = create_app(
-            metrics=metrics,
-            readiness=readiness,
-            receivers=build_receivers(settings),
-            dispatcher=dispatcher,
-            clock=lambda: NOW,
-        )
+        parts = build_worker_app(settings, engine, run)
 
         async def main() -> None:
-            transport = httpx.ASGITransport(app=app)
+            transport = httpx.ASGITransport(app=parts.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://worker.test") as client:
-                await scenario(Worker(metrics, dispatcher, run, client, last_run))
-                await dispatcher.drain(grace_seconds=5)
+                await scenario(Worker(parts.metrics, parts.dispatcher, run, client, parts.last_run))
+                await parts.dispatcher.drain(grace_seconds=5)
 
         try:
             asyncio.run(main())
