@@ -10,14 +10,22 @@ import typer
 import uvicorn
 
 from connectors.registry import VENDORS, sandbox_class
+from connectors.sandbox_admin import with_admin
 from connectors.seed import SeedContact, SeedError, demo_people, read_seed_file, seed
 
 
 def sandbox(
     name: str = typer.Argument(..., help=f"Vendor: one of {', '.join(VENDORS)}."),
+    *,
     port: int = typer.Option(0, "--port", help="Port to listen on (0: a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     seed_from: str | None = typer.Option(None, "--seed", help="'demo' or a JSONL file of contacts."),
+    webhook_url: str | None = typer.Option(
+        None, "--webhook-url", help="The worker's base URL: send this vendor's webhooks there."
+    ),
+    webhook_secret: str = typer.Option(
+        "", "--webhook-secret", envvar="SANDBOX_WEBHOOK_SECRET", help="Secret to sign webhooks with."
+    ),
 ) -> None:
     """Serve a vendor sandbox over HTTP and print the SYNC_* settings that point the worker at it."""
     try:
@@ -52,5 +60,8 @@ def sandbox(
     typer.echo("Point sync-worker at it with:")
     for key, value in box.settings_env(base_url).items():
         typer.echo(f"export {key}={shlex.quote(value)}")
-    server = uvicorn.Server(uvicorn.Config(box.app, log_level="warning", lifespan="off"))
+    if webhook_url:
+        box.webhooks.subscribe(webhook_url, webhook_secret)
+        typer.echo(f"sending {name} webhooks to {webhook_url} (change people via POST /_sandbox/status)")
+    server = uvicorn.Server(uvicorn.Config(with_admin(box), log_level="warning", lifespan="off"))
     server.run(sockets=[listener])
