@@ -1,6 +1,7 @@
 """Set-based statements at DB-API speed: SQLAlchemy's per-row parameter handling would cost more than
-the database's own work on large batches (see docs/benchmarks.md), so rows go to ``executemany`` directly,
-through the column types' own bind processors so stored values are exactly what the ORM would store.
+the database's own work on large batches (see docs/benchmarks.md), so rows go to ``executemany`` directly
+(on PostgreSQL: COPY, or one statement with an array per column), through the column types' own bind
+processors so stored values are exactly what the ORM would store.
 """
 
 from __future__ import annotations
