@@ -1,15 +1,17 @@
 """Set-based statements at DB-API speed: SQLAlchemy's per-row parameter handling would cost more than
-the database's own work on large batches (see docs/benchmarks.md), so rows go to ``executemany`` directly,
-through the column types' own bind processors so stored values are exactly what the ORM would store.
+the database's own work on large batches (see docs/benchmarks.md), so rows go to ``executemany`` directly
+(on PostgreSQL: COPY, or one statement with an array per column), through the column types' own bind
+processors so stored values are exactly what the ORM would store.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Table
+from sqlalchemy import JSON, Connection, DateTime, Table
 
 
 def _placeholder(conn: Connection) -> str:
@@ -20,21 +22,41 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     """SQLAlchemy's SQLite storage format, made by the C ``isoformat`` (its own processor is 10x slower)."""
     if value is None:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(sep=" ", timespec="microseconds")
+    if value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(UTC)
+    # The first 26 characters are the naive UTC time; an aware value adds only its "+00:00".
+    return value.isoformat(sep=" ", timespec="microseconds")[:26]
 
 
-def _processors(conn: Connection, table: Table, columns: Sequence[str]) -> list[Callable[[Any], Any] | None]:
+def binder(conn: Connection, table: Table, column: str) -> Callable[[Any], Any] | None:
+    """The column type's bind processor (None: the driver takes the value as it is)."""
     dialect = conn.dialect
-    processors: list[Callable[[Any], Any] | None] = []
-    for name in columns:
-        column_type = table.c[name].type
-        if dialect.name == "sqlite" and isinstance(column_type, DateTime):
-            processors.append(_sqlite_datetime)
-        else:
-            processors.append(column_type.dialect_impl(dialect).bind_processor(dialect))
-    return processors
+    column_type = table.c[column].type
+    if dialect.name == "sqlite" and isinstance(column_type, DateTime):
+        return _sqlite_datetime
+    if dialect.name == "postgresql" and isinstance(column_type, JSON):
+        # The serialised text, which the server parses as the column's type: psycopg's Json wrapper
+        # would serialise a value again every time it is written, even a value shared by many rows.
+        null = None if column_type.none_as_null else "null"
+        return lambda value: null if value is None else json.dumps(value)
+    return column_type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def insert_bound(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows of already bound values: COPY on PostgreSQL (psycopg), one executemany elsewhere."""
+    if not rows:
+        return
+    driver = conn.connection.dbapi_connection
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        # COPY streams the rows in one statement; executemany sends and parses one INSERT per row.
+        sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+        return
+    mark = _placeholder(conn)
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(sql, rows)
 
 
 def insert_rows(
@@ -44,16 +66,21 @@ def insert_rows(
     if not rows:
         return
     columns = list(rows[0])
-    mark = _placeholder(conn)
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    if on_conflict:
-        sql += f" ON CONFLICT ({', '.join(on_conflict)}) DO NOTHING"
-    processors = _processors(conn, table, columns)
+    processors = [binder(conn, table, c) for c in columns]
     # Column by column: one processor call per value and no per-row branching.
     by_column = [
         [row[c] for row in rows] if p is None else [p(row[c]) for row in rows]
         for c, p in zip(columns, processors, strict=True)
     ]
+    conflict = f" ON CONFLICT ({', '.join(on_conflict)}) DO NOTHING" if on_conflict else ""
+    if conn.dialect.name == "postgresql":
+        # One statement with one array per column instead of one INSERT per row.
+        arrays = ", ".join(f"%s::{table.c[c].type.compile(conn.dialect)}[]" for c in columns)
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}){conflict}"
+        conn.exec_driver_sql(sql, tuple(by_column))
+        return
+    mark = _placeholder(conn)
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}){conflict}"
     conn.exec_driver_sql(sql, list(zip(*by_column, strict=True)))
 
 
@@ -71,6 +98,19 @@ def select_in(
         return []
     mark = _placeholder(conn)
     equal = list((where or {}).items())
-    conditions = [f"{name} = {mark}" for name, _ in equal] + [f"{key} IN ({', '.join([mark] * len(values))})"]
+    conditions = [f"{name} = {mark}" for name, _ in equal]
+    if conn.dialect.name == "postgresql":
+        # One array parameter: psycopg would otherwise parse a statement of thousands of placeholders.
+        conditions.append(f"{key} = ANY({mark})")
+        params: tuple[Any, ...] = (*(v for _, v in equal), list(values))
+    else:
+        conditions.append(f"{key} IN ({', '.join([mark] * len(values))})")
+        params = (*(v for _, v in equal), *values)
     sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {' AND '.join(conditions)}"
-    return [tuple(row) for row in conn.exec_driver_sql(sql, (*(v for _, v in equal), *values))]
+    # The DB-API cursor of the same connection (and transaction): its plain tuples cost less than Rows.
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()

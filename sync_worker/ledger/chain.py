@@ -67,6 +67,66 @@ def link(previous_chain_hash: str, row_content_hash: str) -> str:
     return hashlib.sha256(f"{previous_chain_hash}{row_content_hash}".encode("ascii")).hexdigest()
 
 
+# What the canonical encoder writes for a string (it was built with ensure_ascii=False) and for None.
+_string = json.encoder.encode_basestring
+
+
+def _json(value: str | None) -> str:
+    return "null" if value is None else _string(value)
+
+
+class Sealer:
+    """``personal_hash``, ``content_hash`` and ``link`` for a batch of new rows, byte for byte the same.
+
+    Bulk ingest hashes every row three times; here the batch's constants (``recorded_at``) and the
+    evidence are encoded once and each list is written as the canonical encoder would write it, so a
+    row costs three SHA-256 and string joins instead of three encoder passes.
+    """
+
+    def __init__(self, previous_chain_hash: str, recorded_at: datetime) -> None:
+        self.chain_hash = previous_chain_hash
+        self._recorded = _json(_iso(recorded_at))
+
+    @staticmethod
+    def evidence_json(evidence: dict[str, Any]) -> str:
+        return _CANONICAL.encode(evidence)
+
+    def seal(  # noqa: PLR0917 - one call per row: positional on purpose, keywords cost time here
+        self,
+        email: str | None,
+        purpose: str | None,
+        occurred_at: datetime | None,
+        method: str | None,
+        collection_point: str | None,
+        evidence_json: str,
+        evidence_level: str | None,
+        action: str,
+        source: str,
+        source_event_id: str,
+        /,
+    ) -> tuple[str, str, str]:
+        """The row's (personal_hash, content_hash, chain_hash); the row becomes the new chain head."""
+        string, sha256 = _string, hashlib.sha256
+        # An ISO time holds nothing JSON escapes, so quoting it is what the encoder writes.
+        if occurred_at is None:
+            occurred = "null"
+        elif occurred_at.tzinfo is UTC:  # validated records are in UTC already: no call to _iso
+            occurred = f'"{occurred_at.isoformat()}"'
+        else:
+            occurred = f'"{_iso(occurred_at)}"'
+        personal = sha256(
+            f"[{'null' if email is None else string(email)},{'null' if purpose is None else string(purpose)},"
+            f"{occurred},{'null' if method is None else string(method)},"
+            f"{'null' if collection_point is None else string(collection_point)},{evidence_json},"
+            f"{'null' if evidence_level is None else string(evidence_level)}]".encode()
+        ).hexdigest()
+        content = sha256(
+            f'["{personal}",{string(action)},{self._recorded},{string(source)},{string(source_event_id)}]'.encode()
+        ).hexdigest()
+        self.chain_hash = sha256(f"{self.chain_hash}{content}".encode("ascii")).hexdigest()  # link()
+        return personal, content, self.chain_hash
+
+
 @dataclass(frozen=True)
 class Head:
     last_event_id: int

@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table
 
-from sync_worker.ledger.bulk import insert_rows, select_in
-from sync_worker.ledger.chain import Head, content_hash, link, lock_head, personal_hash, save_head
+from sync_worker.ledger.bulk import binder, insert_bound, insert_rows, select_in
+from sync_worker.ledger.chain import Head, Sealer, lock_head, save_head
 from sync_worker.ledger.records import ConsentEventIn, PurchaseIn, Record
 from sync_worker.ledger.suppression import suppressed_emails
 from sync_worker.ledger.tables import EVENTS, EXTERNAL_IDS, PERSONS, PURCHASES
 from sync_worker.policy import ConsentFact, Policy, grade
-from sync_worker.policy.evidence import applicable_point
+from sync_worker.policy.evidence import point_in_use
 
 CHUNK = 5_000
 R = TypeVar("R", bound=Record)
@@ -65,27 +65,85 @@ def append_events(
 ) -> IngestResult:
     """Append consent events to the hash chain; the same (source, source_event_id) is stored once."""
     result = IngestResult()
-    levels: dict[tuple[object, ...], str] = {}
     for chunk in chunked(events, chunk_size):
         head = lock_head(conn)
         fresh = _fresh(conn, EVENTS, chunk, secret, result)
         ids = _person_ids(conn, fresh, now)
-        rows = []
-        previous, next_id = head.chain_hash, head.last_event_id + 1
-        for event in fresh:
-            row = _event_row(event, policy, now, levels)
-            row.update(id=next_id, person_id=ids[event.email], erased=False)
-            row["personal_hash"] = personal_hash(row)
-            row["content_hash"] = content_hash(row, row["personal_hash"])
-            previous = row["chain_hash"] = link(previous, row["content_hash"])
-            del row["email"]
-            rows.append(row)
-            next_id += 1
-        if rows:
-            insert_rows(conn, EVENTS, rows)
-            save_head(conn, Head(next_id - 1, previous))
-        result.inserted += len(rows)
+        if fresh:
+            sealer = Sealer(head.chain_hash, now)
+            insert_bound(
+                conn,
+                EVENTS,
+                EVENT_COLUMNS,
+                _event_rows(conn, fresh, ids=ids, head=head, sealer=sealer, policy=policy, now=now),
+            )
+            save_head(conn, Head(head.last_event_id + len(fresh), sealer.chain_hash))
+        result.inserted += len(fresh)
     return result
+
+
+EVENT_COLUMNS = (
+    "id", "person_id", "purpose", "action", "occurred_at", "recorded_at", "source", "source_event_id",
+    "method", "collection_point", "evidence", "evidence_level", "personal_hash", "content_hash",
+    "chain_hash", "erased",
+)  # fmt: skip
+
+
+def _event_rows(
+    conn: Connection,
+    events: Sequence[ConsentEventIn],
+    *,
+    ids: dict[str, int],
+    head: Head,
+    sealer: Sealer,
+    policy: Policy,
+    now: datetime,
+) -> list[tuple[Any, ...]]:
+    """The bound values of the chunk's rows, in chain order, hashed and linked (one tight loop per row)."""
+
+    def bound(column: str, value: Any) -> Any:
+        process = binder(conn, EVENTS, column)
+        return value if process is None else process(value)
+
+    occurred_bind = binder(conn, EVENTS, "occurred_at")
+    recorded, erased = bound("recorded_at", now), bound("erased", False)
+    # Most events of a batch share one Evidence object: its dict, hash text and bound value are made once.
+    evidence_of: dict[int, tuple[int, str, Any]] = {}
+    levels: dict[tuple[object, ...], str] = {}
+    rows: list[tuple[Any, ...]] = []
+    append, seal, point_of = rows.append, sealer.seal, policy.point  # bound once: this loop runs per row
+    for event_id, event in enumerate(events, head.last_event_id + 1):
+        evidence = event.evidence
+        known = evidence_of.get(id(evidence))
+        if known is None:
+            plain = {name: value for name, value in vars(evidence).items() if value is not None}
+            known = evidence_of[id(evidence)] = (
+                len(evidence_of),
+                Sealer.evidence_json(plain),
+                bound("evidence", plain),
+            )
+        token, evidence_json, evidence_value = known
+        occurred, point = event.occurred_at, event.collection_point
+        level = None
+        if event.action == "grant":
+            # A snapshot for receipts and exports; decisions grade again from the catalog in force (R32).
+            # Grading depends on these alone; most events of a batch share them, so grade each once.
+            key = (token, point, event.method, occurred is None, point_in_use(point_of(point), occurred))
+            level = levels.get(key)
+            if level is None:
+                fact = ConsentFact(0, event.purpose, "grant", occurred, now, event.source, event.method, point,
+                                   evidence)  # fmt: skip
+                level = levels[key] = grade(fact, policy)
+        hashes = seal(
+            event.email, event.purpose, occurred, event.method, point, evidence_json, level, event.action,
+            event.source, event.source_event_id,
+        )  # fmt: skip
+        append((
+            event_id, ids[event.email], event.purpose, event.action,
+            occurred if occurred_bind is None else occurred_bind(occurred), recorded, event.source,
+            event.source_event_id, event.method, point, evidence_value, level, *hashes, erased,
+        ))  # fmt: skip
+    return rows
 
 
 def append_purchases(
@@ -120,36 +178,6 @@ def append_purchases(
             insert_rows(conn, PURCHASES, rows)
         result.inserted += len(rows)
     return result
-
-
-def _event_row(
-    event: ConsentEventIn, policy: Policy, now: datetime, levels: dict[tuple[object, ...], str]
-) -> dict[str, Any]:
-    evidence = {name: value for name, value in vars(event.evidence).items() if value is not None}
-    level = None
-    if event.action == "grant":
-        # A snapshot for receipts and exports; decisions grade again from the catalog in force (R32).
-        fact = ConsentFact(0, event.purpose, "grant", event.occurred_at, now, event.source, event.method,
-                           event.collection_point, event.evidence)  # fmt: skip
-        # Grading depends on these alone; most events of a batch share them, so grade each once.
-        key = (event.evidence, event.collection_point, event.method, event.occurred_at is None,
-               applicable_point(fact, policy) is not None)  # fmt: skip
-        if key not in levels:
-            levels[key] = grade(fact, policy)
-        level = levels[key]
-    return {
-        "email": event.email,
-        "purpose": event.purpose,
-        "action": event.action,
-        "occurred_at": event.occurred_at,
-        "recorded_at": now,
-        "source": event.source,
-        "source_event_id": event.source_event_id,
-        "method": event.method,
-        "collection_point": event.collection_point,
-        "evidence": evidence,
-        "evidence_level": level,
-    }
 
 
 def _fresh(

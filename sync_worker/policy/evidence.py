@@ -7,6 +7,7 @@ event's own evidence wins where it says something.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import TypeVar
 
 from sync_worker.policy.facts import ConsentFact, Evidence, EvidenceLevel, Point, Policy
@@ -29,11 +30,14 @@ PROVEN_FIELDS = (
 def applicable_point(fact: ConsentFact, policy: Policy) -> Point | None:
     """The catalog entry of the fact's collection point, if it was in use at the event's time."""
     point = policy.point(fact.collection_point)
+    return point if point_in_use(point, fact.occurred_at) else None
+
+
+def point_in_use(point: Point | None, occurred_at: datetime | None) -> bool:
+    """Whether a catalog entry applies to an event of that time (an entry with ``since`` needs a time)."""
     if point is None:
-        return None
-    if point.since is not None and (fact.occurred_at is None or fact.occurred_at < point.since):
-        return None
-    return point
+        return False
+    return point.since is None or (occurred_at is not None and occurred_at >= point.since)
 
 
 def effective_evidence(fact: ConsentFact, policy: Policy) -> Evidence:
