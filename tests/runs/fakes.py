@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, select
 
 from connectors.base import (
     Action,
@@ -274,3 +274,17 @@ class FakeLedger:
 
 def with_evidence(at: datetime = T0) -> Evidence:
     return Evidence(consent_at=at, method="double_opt_in", collection_point="mailchimp:signup-form")
+
+
+def ledger_actions(engine: Engine, email: str) -> list[tuple[str, str]]:
+    """(source, action) of the person's events in the SQL ledger, in the order they were stored."""
+    from sync_worker.ledger.tables import EVENTS, PERSONS
+
+    with engine.begin() as conn:
+        query = (
+            select(EVENTS.c.source, EVENTS.c.action)
+            .join(PERSONS, PERSONS.c.id == EVENTS.c.person_id)
+            .where(PERSONS.c.email == email)
+            .order_by(EVENTS.c.id)
+        )
+        return [(source, action) for source, action in conn.execute(query)]
