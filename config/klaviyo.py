@@ -17,6 +17,12 @@ class KlaviyoSettings(VendorSettings):
     # purpose → list id; the account-wide email consent stands for the purposes in `consent_purposes`.
     lists: dict[str, str] = Field(default_factory=dict)
     consent_purposes: list[str] = Field(default_factory=lambda: ["newsletter"])
+    # A Klaviyo UNSUBSCRIBE suppression is account-wide. True: read it as "stop all marketing" (R17);
+    # False: read it as a withdrawal of the consent purposes only (R16/R20).
+    unsubscribe_is_objection: bool = True
+    # Collection point assumed for subscribed profiles (a key of the collection-point catalog), if any.
+    collection_point: str | None = None
+    page_size: int = Field(default=100, ge=1, le=100)
     webhook_secret: SecretStr | None = None
 
     required: ClassVar[tuple[str, ...]] = ("api_key",)

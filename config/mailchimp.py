@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from config.vendor import VendorSettings
 
@@ -19,8 +20,20 @@ class MailchimpSettings(VendorSettings):
     purposes: dict[str, str] = Field(default_factory=lambda: {"newsletter": "status"})
     # Collection point assumed for members whose signup form is not otherwise known.
     collection_point: str | None = "mailchimp:signup-form"
+    # Members per GET (Mailchimp's `count`, at most 1000).
+    page_size: int = Field(default=1000, ge=1, le=1000)
     # Mailchimp signs nothing: the webhook URL carries this secret (VENDOR-APIS 1.6).
     webhook_secret: SecretStr | None = None
+
+    @field_validator("purposes")
+    @classmethod
+    def _purposes_name_a_construct(cls, purposes: dict[str, str]) -> dict[str, str]:
+        for purpose, spec in purposes.items():
+            if not re.fullmatch(r"status|(interest|tag|permission):\S.*", spec):
+                raise ValueError(
+                    f"{purpose}: {spec!r} is not 'status', 'interest:<id>', 'tag:<name>' or 'permission:<id>'"
+                )
+        return purposes
 
     required: ClassVar[tuple[str, ...]] = ("api_key", "list_id")
 

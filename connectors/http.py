@@ -29,6 +29,15 @@ Sleep = Callable[[float], Awaitable[None]]
 Describe = Callable[[httpx.Response], str]
 
 
+def error_body(response: httpx.Response) -> dict[str, Any] | str:
+    """A failed response's JSON object for a client's ``describe``, or ``HTTP <status>: <text>`` without one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    return body if isinstance(body, dict) else f"HTTP {response.status_code}: {str(body)[:200]}"
+
+
 def retry_after_seconds(response: httpx.Response) -> float | None:
     """Retry-After as seconds: either delta-seconds or an HTTP date."""
     value = response.headers.get("Retry-After")

@@ -1,4 +1,5 @@
-"""The GraphQL documents the connector sends (tests validate each against Shopify's published schema).
+"""The GraphQL documents the connector sends (tests validate each against the sandbox's schema and, where
+``../shared/specs/shopify`` is present, against Shopify's published schema).
 
 Costs follow Shopify's calculated query cost (objects 1, connections 2 + page size x item, mutations 10);
 the connector paces itself on them before asking.

@@ -1,10 +1,11 @@
 """A faithful fake of the Shopify Admin GraphQL API subset sync-worker uses (VENDOR-APIS.md section 3).
 
-``POST /admin/api/{version}/graphql.json`` with ``X-Shopify-Access-Token``. Every document is parsed and
-validated against Shopify's published schema and executed by graphql-core on that schema, with resolvers
-over the in-memory shop, so any valid document the sandbox models (the connector's, the official SDK's)
-gets a real answer and an invalid one gets GraphQL's error shape. Query cost is charged to a leaky bucket
-reported in ``extensions.cost``; an empty bucket answers ``THROTTLED``.
+``POST /admin/api/{version}/graphql.json`` with ``X-Shopify-Access-Token``. Every document is parsed,
+validated and executed by graphql-core on ``admin_subset.graphql`` (Shopify's own types, fields and
+arguments for everything modelled here), with resolvers over the in-memory shop, so any valid document the
+sandbox models (the connector's, the official SDK's) gets a real answer and an invalid one gets GraphQL's
+error shape. Query cost is charged to a leaky bucket reported in ``extensions.cost``; an empty bucket
+answers ``THROTTLED``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from graphql import (
@@ -74,7 +74,6 @@ class ShopifySandbox:
         purposes: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         bucket: CostBucket | None = None,
-        schema_path: Path | None = None,
     ) -> None:
         self.token = token
         self.shop = "sandbox-shop.myshopify.com"
@@ -88,14 +87,13 @@ class ShopifySandbox:
         self.orders: dict[int, Order] = {}
         self._ids = itertools.count(7_390_000_000_001)  # Shopify ids are 13-digit integers
         self._order_numbers = itertools.count(1001)
-        self._schema_path = schema_path
         self._app: ASGIApp | None = None
 
     # --- the Sandbox protocol --------------------------------------------------------------------------
 
     @property
     def schema(self) -> GraphQLSchema:
-        return load_schema(self._schema_path)
+        return load_schema()
 
     @property
     def app(self) -> ASGIApp:

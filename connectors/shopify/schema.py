@@ -1,7 +1,8 @@
-"""Shopify's published Admin GraphQL schema and its calculated query cost.
+"""The Shopify sandbox's Admin GraphQL schema and Shopify's calculated query cost.
 
-The schema file is Shopify's own SDL (``../shared/specs/shopify``), never a copy in this repository: the
-sandbox validates and executes documents against it, and tests validate the connector's documents with it.
+The schema is ``admin_subset.graphql``: the types, fields and arguments sync-worker uses, with Shopify's
+names and signatures, written for this repository (Shopify's published SDL is not copied here). A test holds
+it to the published 2026-01 SDL wherever ``../shared/specs/shopify`` is present.
 """
 
 from __future__ import annotations
@@ -22,45 +23,24 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    assert_valid_schema,
     build_schema,
     get_named_type,
     value_from_ast_untyped,
 )
 
-SCHEMA_FILE = "admin-2026-01.public.graphql"
-
-
-def default_schema_path() -> Path:
-    """``shared/specs/shopify`` beside the repository (CI, the main checkout) or beside a parent folder of it
-    (a work tree nested one level deeper); the first that exists wins."""
-    here = Path(__file__).resolve()
-    candidates = [parent / "shared" / "specs" / "shopify" / SCHEMA_FILE for parent in here.parents[3:5]]
-    return next((path for path in candidates if path.is_file()), candidates[0])
-
+SUBSET_FILE = Path(__file__).with_name("admin_subset.graphql")
 
 MUTATION_COST = 10  # Shopify: every mutation field costs 10 points
 CONNECTION_BASE_COST = 2  # a connection costs 2 plus its page size times the cost of one item
 
 
-class SchemaMissingError(FileNotFoundError):
-    pass
-
-
-def load_schema(path: Path | None = None) -> GraphQLSchema:
-    """Shopify's schema, built once per process and file."""
-    return _build((path or default_schema_path()).resolve())
-
-
-@lru_cache(maxsize=2)
-def _build(path: Path) -> GraphQLSchema:
-    # graphql-core rejects some of Shopify's deprecations in its own schema checks, so the published schema
-    # is taken as valid, as Shopify's own tooling takes it.
-    if not path.is_file():
-        raise SchemaMissingError(
-            f"Shopify's Admin GraphQL schema is not at {path}; the Shopify sandbox needs it "
-            "(shared/specs/shopify from the project's shared folder)"
-        )
-    return build_schema(path.read_text(encoding="utf-8"), assume_valid=True)
+@lru_cache(maxsize=1)
+def load_schema() -> GraphQLSchema:
+    """The sandbox's schema, shipped with the package and built once per process."""
+    schema = build_schema(SUBSET_FILE.read_text(encoding="utf-8"))
+    assert_valid_schema(schema)  # ours, so graphql-core's schema checks apply in full, at load time
+    return schema
 
 
 def query_cost(

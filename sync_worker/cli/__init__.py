@@ -35,7 +35,7 @@ person_cmd.register(app)
 run_cmd.register(app)
 app.command("health")(health_cmd.health)
 app.command("demo")(demo_cmd.demo_command)
-app.command("sandbox")(sandbox_cmd.serve)
+app.command("sandbox")(sandbox_cmd.sandbox)
 pending.register(app)
 
 

@@ -147,3 +147,11 @@ async def test_injected_faults_at_20_percent_still_converge(
     assert sum(sandbox.faults.injected.values()) > 0, "no fault was injected: the test proved nothing"
     sandbox.faults.set_all(0.0)
     assert all(sandbox.status(e, purpose) in UNSUBSCRIBED_LIKE for e in emails)
+
+
+def test_every_registered_vendor_is_in_the_contract_suite() -> None:
+    """A connector that joins the registry without a contract entry would go untested against its sandbox."""
+    from connectors.registry import VENDORS as REGISTERED
+    from tests.contract.vendors import VENDORS
+
+    assert set(VENDORS) == set(REGISTERED)

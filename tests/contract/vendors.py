@@ -33,21 +33,41 @@ def register(fixture: VendorFixture) -> None:
 # One entry per vendor below.
 
 
-def _shopify_schema_present() -> bool:
-    from connectors.shopify.schema import default_schema_path
-
-    if default_schema_path().is_file():
-        return True
-    print(f"Shopify's schema is not at {default_schema_path()}: the contract suite leaves shopify out")
-    return False
-
-
-if _shopify_schema_present():  # the Shopify sandbox executes documents on Shopify's published schema
-    register(
-        VendorFixture(
-            name="shopify",
-            # newsletter is the customer's e-mail marketing consent; promotions a customer tag.
-            purposes=("newsletter", "promotions"),
-            tiny_pages=lambda connector: setattr(connector, "page_size", 5),
-        )
+register(
+    VendorFixture(
+        name="mailchimp",
+        # newsletter is the audience status; the others an interest, a tag and a GDPR marketing permission.
+        purposes=("newsletter", "promotions", "events", "lead_magnet"),
+        tiny_pages=lambda connector: setattr(connector, "page_size", 5),
     )
+)
+
+
+register(
+    VendorFixture(
+        name="shopify",
+        # newsletter is the customer's e-mail marketing consent; promotions a customer tag.
+        purposes=("newsletter", "promotions"),
+        tiny_pages=lambda connector: setattr(connector, "page_size", 5),
+    )
+)
+
+
+register(
+    VendorFixture(
+        name="klaviyo",
+        # newsletter is the profile's account-wide e-mail consent; promotions a list (both mappings).
+        purposes=("newsletter", "promotions"),
+        tiny_pages=lambda connector: setattr(connector, "page_size", 2),
+    )
+)
+
+
+register(
+    VendorFixture(
+        name="hubspot",
+        purposes=("newsletter", "promotions"),
+        # Tiny pages for both the full listing and the incremental search.
+        env={"SYNC_HUBSPOT__LIST_PAGE_SIZE": "5", "SYNC_HUBSPOT__SEARCH_PAGE_SIZE": "5"},
+    )
+)

@@ -1,0 +1,213 @@
+"""The Mailchimp connector: members of one audience in, consent changes out.
+
+Pull reads ``GET /lists/{id}/members`` sorted by ``last_changed`` ascending and pages by keyset: each
+request starts just before the newest stamp already read and drops the members already seen at that
+stamp (a closed-boundary Watermark). A member that changes during the run moves to the end of the order
+instead of shifting an offset, so nothing is skipped; offsets are used only to step through more than a
+page of members that share one second.
+
+Push writes member status and interests with the batch endpoint (500 per call, ``update_existing``),
+tags with the member tags endpoint, GDPR marketing permissions with a member PATCH, and erasure with
+``delete-permanent``; never more than 10 connections at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from config.mailchimp import MailchimpSettings
+from config.settings import Settings
+from connectors.base import (
+    Action,
+    Capabilities,
+    Change,
+    ContactRecord,
+    Page,
+    PushResult,
+    RecordError,
+    StreamInfo,
+)
+from connectors.errors import ConnectorError, PaginationError
+from connectors.http import RetryPolicy, VendorHTTP, make_client
+from connectors.mailchimp.client import BATCH_MAX, MAX_CONNECTIONS, PAGE_MAX, MailchimpClient, describe
+from connectors.mailchimp.mapping import SYSTEM, Construct, contact_from_member, parse_purposes
+from connectors.mailchimp.push_plan import Call, PushPlan, failed_result
+from connectors.pagination import Watermark
+from sync_worker.logs import get_logger
+
+STREAM = "contacts"
+ONE_SECOND = timedelta(seconds=1)
+Now = Callable[[], datetime]
+
+
+class MailchimpConnector:
+    name = SYSTEM
+
+    def __init__(
+        self,
+        client: MailchimpClient,
+        purposes: dict[str, Construct],
+        *,
+        collection_point: str | None = None,
+        page_size: int = PAGE_MAX,
+        now: Now | None = None,
+    ) -> None:
+        if not 1 <= page_size <= PAGE_MAX:
+            raise ValueError(f"page_size must be 1..{PAGE_MAX}, got {page_size}")
+        self.client = client
+        self.purposes = purposes
+        self.collection_point = collection_point
+        self.page_size = page_size
+        self.now = now
+        self.log = get_logger(connector=SYSTEM)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings | MailchimpSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Any = None,
+    ) -> MailchimpConnector:
+        mc = settings.mailchimp if isinstance(settings, Settings) else settings
+        base_url = mc.effective_base_url()
+        if mc.api_key is None or not mc.list_id or base_url is None:
+            raise ValueError(
+                f"mailchimp is not configured: set {', '.join(mc.missing()) or 'a valid API key'}"
+            )
+        client = make_client(
+            base_url,
+            auth=("sync-worker", mc.api_key.get_secret_value()),  # Basic auth, any user name
+            max_connections=MAX_CONNECTIONS,
+            transport=transport,
+        )
+        http = VendorHTTP(SYSTEM, client, describe, retry=retry, concurrency=MAX_CONNECTIONS)
+        now: Now | None = clock.now if hasattr(clock, "now") else clock
+        return cls(
+            MailchimpClient(http, mc.list_id),
+            parse_purposes(mc.purposes),
+            collection_point=mc.collection_point,
+            page_size=mc.page_size,
+            now=now,
+        )
+
+    def capabilities(self) -> Capabilities:
+        actions = {Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.TAG, Action.UNTAG, Action.ERASE}
+        return Capabilities(
+            system=SYSTEM,
+            streams=(StreamInfo(STREAM, incremental=True, sorted=True, page_size_max=PAGE_MAX),),
+            actions=frozenset(actions),
+            purposes=frozenset(self.purposes),
+            batch_max={Action.SUBSCRIBE: BATCH_MAX, Action.UNSUBSCRIBE: BATCH_MAX},
+            max_concurrency=MAX_CONNECTIONS,
+            rate_limit=f"{MAX_CONNECTIONS} concurrent connections per API key; no published request quota",
+            # Interests, tags and permissions reach a member only while its status is subscribed: every other
+            # purpose is mailed through the purpose mapped to the status (plan fails closed on it, R27).
+            requires={p: status_purpose for p, c in self.purposes.items() if c.kind != "status"}
+            if (status_purpose := next((p for p, c in self.purposes.items() if c.kind == "status"), None))
+            else {},
+        )
+
+    async def pull(self, stream: str, since: str | None = None) -> AsyncIterator[Page]:
+        if stream != STREAM:
+            raise KeyError(f"mailchimp has no stream {stream!r}")
+        saved = position = Watermark.decode(since)
+        ceiling = self.now() if self.now else None
+        offset = 0
+        previous: list[Any] = []
+        while True:
+            # One second back: whether Mailchimp's `since_last_changed` is strict or not, the boundary
+            # second is re-read and the Watermark drops what was already seen there.
+            start = position.at - ONE_SECOND if position.at else None
+            body = await self.client.list_members(
+                count=self.page_size, offset=offset, since_last_changed=start
+            )
+            members = body.get("members") or []
+            records: list[ContactRecord] = []
+            errors: list[RecordError] = []
+            for member in members:
+                mapped = contact_from_member(member, self.purposes, self.collection_point)
+                if isinstance(mapped, RecordError):
+                    errors.append(mapped)
+                    self.log.warning(
+                        "mailchimp.record_skipped",
+                        record=mapped.record_id,
+                        field=mapped.field,
+                        error=mapped.message,
+                    )
+                elif position.admits(mapped.external_id, mapped.updated_at):
+                    records.append(mapped)
+            seen = [(r.external_id, r.updated_at) for r in records]
+            advanced = position.advance(seen)
+            ids = [m.get("id") for m in members]
+            if offset and ids == previous and advanced == position:
+                # Mailchimp answered a further offset with the page it sent before: stop, never loop.
+                raise PaginationError(SYSTEM, f"the vendor repeated the page at offset {offset}")
+            previous = ids
+            # Stepping by offset only within one second's members; a newer stamp starts a fresh query.
+            offset = 0 if advanced.at != position.at else offset + len(members)
+            position = advanced
+            saved = saved.advance(seen, ceiling)
+            final = len(members) < self.page_size
+            yield Page(STREAM, tuple(records), tuple(errors), checkpoint=saved.encode(), final=final)
+            if final:
+                return
+
+    async def push(self, changes: Sequence[Change]) -> list[PushResult]:
+        plan = PushPlan.build(changes, self.purposes)
+        results = dict(plan.rejected)
+        members = plan.member_bodies()
+        chunks = [members[i : i + BATCH_MAX] for i in range(0, len(members), BATCH_MAX)]
+        for outcome in await asyncio.gather(*(self._batch(chunk, plan) for chunk in chunks)):
+            results.update(outcome)
+        side = plan.side_calls(skip=set(results))
+        results.update(await self._calls(side, plan))
+        results.update(await self._calls(plan.erasures(), plan))
+        return [results.get(c.key) or plan.accepted(c.key) for c in changes]
+
+    async def _batch(self, members: list[dict[str, Any]], plan: PushPlan) -> dict[str, PushResult]:
+        """One batch call; members in a compliance state are sent again as `pending` (R6, R23)."""
+        try:
+            body = await self.client.batch_members(members)
+        except ConnectorError as error:
+            return plan.fail_members(members, error)
+        results: dict[str, PushResult] = {}
+        retry_pending: list[dict[str, Any]] = []
+        for item in body.get("errors") or []:
+            member = plan.member_for(str(item.get("email_address", "")))
+            if member is None:
+                continue
+            reason = str(item.get("error") or item.get("error_code") or "rejected")
+            if member.get("status") == "subscribed" and "compliance state" in reason.lower():
+                retry_pending.append({**member, "status": "pending"})
+                self.log.info(
+                    "mailchimp.compliance_state", email=member["email_address"], rule="R6", sent="pending"
+                )
+            else:
+                results.update(plan.reject_member(member, reason, item.get("field")))
+        if retry_pending:
+            results.update(await self._batch(retry_pending, plan))
+            plan.mark_pending(retry_pending, results)
+        return results
+
+    async def _calls(self, calls: list[Call], plan: PushPlan) -> dict[str, PushResult]:
+        async def run(call: Call) -> dict[str, PushResult]:
+            try:
+                await call.run(self.client)
+            except ConnectorError as error:
+                return {key: failed_result(key, error, gone_is_done=plan.removes(key)) for key in call.keys}
+            return {}
+
+        merged: dict[str, PushResult] = {}
+        for outcome in await asyncio.gather(*(run(call) for call in calls)):
+            merged.update(outcome)
+        return merged
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,210 @@
+"""How a list of Changes becomes Mailchimp calls, and how their answers become per-change results.
+
+Changes are grouped per address: one member body for the batch endpoint (status and interests), one tags
+call, one marketing-permissions PATCH, one erasure. Pure apart from the call closures it hands out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.base import Action, Change, Outcome, PushResult
+from connectors.errors import AuthError, ConnectorError, NotFoundError, TransientError
+from connectors.mailchimp.client import MailchimpClient
+from connectors.mailchimp.mapping import Construct
+from sync_worker.identity import InvalidEmailError, normalise_email
+
+CallFn = Callable[[MailchimpClient], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One per-member call (tags, permissions, erasure) and the changes that ride on it."""
+
+    email: str
+    keys: tuple[str, ...]
+    run: CallFn
+
+
+REMOVALS = frozenset({Action.ERASE, Action.UNSUBSCRIBE, Action.UNTAG})
+
+
+@dataclass
+class EmailPlan:
+    email: str
+    status: str | None = None
+    interests: dict[str, bool] = field(default_factory=dict)
+    tags: dict[str, bool] = field(default_factory=dict)
+    permissions: dict[str, bool] = field(default_factory=dict)
+    erase: bool = False
+    member_keys: list[str] = field(default_factory=list)
+    subscribe_keys: list[str] = field(default_factory=list)
+    tag_keys: list[str] = field(default_factory=list)
+    permission_keys: list[str] = field(default_factory=list)
+    erase_keys: list[str] = field(default_factory=list)
+
+    def want_status(self, status: str) -> None:
+        # R30: when one push both subscribes and unsubscribes an address, the restrictive side wins.
+        if self.status != "unsubscribed":
+            self.status = status
+
+    def body(self) -> dict[str, Any] | None:
+        if self.status is None and not self.interests:
+            return None
+        body: dict[str, Any] = {"email_address": self.email}
+        if self.status is not None:
+            body["status"] = self.status
+        if self.interests:
+            body["interests"] = dict(self.interests)
+        return body
+
+
+def failed_result(key: str, error: ConnectorError, *, gone_is_done: bool = False) -> PushResult:
+    if gone_is_done and isinstance(error, NotFoundError):
+        # Erasing or withdrawing someone Mailchimp does not hold: the end state is already reached.
+        return PushResult(key, Outcome.ACCEPTED, reason="not in the audience")
+    if isinstance(error, TransientError | AuthError):
+        return PushResult(key, Outcome.RETRY_LATER, reason=str(error))
+    return PushResult(key, Outcome.REJECTED, reason=str(error))
+
+
+@dataclass
+class PushPlan:
+    emails: dict[str, EmailPlan] = field(default_factory=dict)
+    rejected: dict[str, PushResult] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)
+    actions: dict[str, Action] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, changes: Sequence[Change], purposes: dict[str, Construct]) -> PushPlan:
+        plan = cls()
+        # Audience unsubscribes first: a subscribe of the same member in the same push then meets them.
+        for change in sorted(changes, key=lambda c: not _leaves_audience(c, purposes)):
+            plan.actions[change.key] = change.action
+            problem = plan._add(change, purposes)
+            if problem is not None:
+                plan.rejected[change.key] = PushResult(change.key, Outcome.REJECTED, reason=problem)
+        return plan
+
+    def _add(self, change: Change, purposes: dict[str, Construct]) -> str | None:
+        try:
+            email = normalise_email(change.email)
+        except InvalidEmailError as error:
+            return f"email: {error}"
+        entry = self.emails.setdefault(email, EmailPlan(email))
+        if change.action is Action.ERASE:
+            entry.erase = True
+            entry.erase_keys.append(change.key)
+            return None
+        if change.action in (Action.TAG, Action.UNTAG):
+            if not change.tag:
+                return "tag: a TAG/UNTAG change needs a tag name"
+            entry.tags[change.tag] = change.action is Action.TAG
+            entry.tag_keys.append(change.key)
+            return None
+        construct = purposes.get(change.purpose or "")
+        if construct is None:
+            return f"purpose: {change.purpose!r} is not mapped to Mailchimp (SYNC_MAILCHIMP__PURPOSES)"
+        on = change.action is Action.SUBSCRIBE
+        if on and entry.status == "unsubscribed":
+            # R30: the same push takes the member off the audience, so no purpose there can be on.
+            return "the same push unsubscribes this member from the audience (R30: restrictive side wins)"
+        if on or construct.kind == "status":
+            # A purpose is only mailable while the member is subscribed to the audience.
+            entry.want_status("subscribed" if on else "unsubscribed")
+            entry.member_keys.append(change.key)
+            if on:
+                entry.subscribe_keys.append(change.key)
+        if construct.kind == "interest":
+            entry.interests[construct.ref] = on
+            if not on:
+                entry.member_keys.append(change.key)
+        elif construct.kind == "tag":
+            entry.tags[construct.ref] = on
+            entry.tag_keys.append(change.key)
+        elif construct.kind == "permission":
+            entry.permissions[construct.ref] = on
+            entry.permission_keys.append(change.key)
+        return None
+
+    def member_bodies(self) -> list[dict[str, Any]]:
+        return [body for entry in self.emails.values() if (body := entry.body()) is not None]
+
+    def member_for(self, email: str) -> dict[str, Any] | None:
+        try:
+            entry = self.emails.get(normalise_email(email))
+        except InvalidEmailError:
+            return None
+        return entry.body() if entry else None
+
+    def _member_entries(self, members: Iterable[dict[str, Any]]) -> list[EmailPlan]:
+        return [self.emails[m["email_address"]] for m in members if m["email_address"] in self.emails]
+
+    def fail_members(self, members: list[dict[str, Any]], error: ConnectorError) -> dict[str, PushResult]:
+        return {
+            key: failed_result(key, error)
+            for entry in self._member_entries(members)
+            for key in entry.member_keys
+        }
+
+    def reject_member(self, member: dict[str, Any], reason: str, field_name: Any) -> dict[str, PushResult]:
+        where = f" (field {field_name})" if field_name else ""
+        return {
+            key: PushResult(key, Outcome.REJECTED, reason=f"{reason}{where}")
+            for entry in self._member_entries([member])
+            for key in entry.member_keys
+        }
+
+    def mark_pending(self, members: list[dict[str, Any]], results: dict[str, PushResult]) -> None:
+        """Subscribes that Mailchimp holds as `pending`: its own confirmation mail decides (R6, R23)."""
+        for entry in self._member_entries(members):
+            self.pending.update(key for key in entry.subscribe_keys if key not in results)
+
+    def removes(self, key: str) -> bool:
+        return self.actions.get(key) in REMOVALS
+
+    def accepted(self, key: str) -> PushResult:
+        if key in self.pending:
+            return PushResult(
+                key, Outcome.ACCEPTED, reason="member in compliance state", vendor_state="pending"
+            )
+        return PushResult(key, Outcome.ACCEPTED)
+
+    def side_calls(self, skip: set[str]) -> list[Call]:
+        """Tags and permissions for members whose upsert did not fail."""
+        calls: list[Call] = []
+        for entry in self.emails.values():
+            if any(key in skip for key in entry.member_keys):
+                continue
+            if entry.tags:
+                calls.append(Call(entry.email, tuple(entry.tag_keys), _tags(entry.email, dict(entry.tags))))
+            if entry.permissions:
+                run = _permissions(entry.email, dict(entry.permissions))
+                calls.append(Call(entry.email, tuple(entry.permission_keys), run))
+        return calls
+
+    def erasures(self) -> list[Call]:
+        return [
+            Call(entry.email, tuple(entry.erase_keys), _erase(entry.email))
+            for entry in self.emails.values()
+            if entry.erase
+        ]
+
+
+def _leaves_audience(change: Change, purposes: dict[str, Construct]) -> bool:
+    construct = purposes.get(change.purpose or "")
+    return change.action is Action.UNSUBSCRIBE and construct is not None and construct.kind == "status"
+
+
+def _tags(email: str, tags: dict[str, bool]) -> CallFn:
+    return lambda client: client.update_tags(email, tags)
+
+
+def _permissions(email: str, permissions: dict[str, bool]) -> CallFn:
+    return lambda client: client.update_permissions(email, permissions)
+
+
+def _erase(email: str) -> CallFn:
+    return lambda client: client.delete_permanently(email)

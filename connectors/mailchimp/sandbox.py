@@ -1,0 +1,398 @@
+"""A faithful fake of the Mailchimp Marketing API v3 subset the connector uses.
+
+Paths under ``/3.0``; HTTP Basic auth with the API key as password (any user name); problem+json error
+bodies; ``count``/``offset`` paging with ``since_last_changed``/``before_last_changed``/``status`` filters and
+``sort_field``/``sort_dir``; the batch endpoint's 200-with-``errors`` partial failures; member tags;
+marketing permissions; ``delete-permanent``; the compliance-state refusal; and Mailchimp's only limit,
+10 simultaneous connections (the 11th gets a 429).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from connectors.base import Status
+from connectors.mailchimp.client import BATCH_MAX, MAX_CONNECTIONS, PAGE_MAX
+from connectors.mailchimp.mapping import Construct, format_time, parse_purposes, parse_time, purpose_status
+from connectors.mailchimp.sandbox_data import INTERESTS, PERMISSIONS, Audience, MemberError, select_fields
+from connectors.sandbox import Clock, FaultInjector, Faults, recorder
+
+API_KEY = "5f4dcc3b5aa765d61d8327deb882cf99-us21"
+ERRORS_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
+DEFAULT_PURPOSES = {
+    "newsletter": "status",
+    "promotions": f"interest:{next(iter(INTERESTS))}",
+    "events": "tag:events",
+    "lead_magnet": f"permission:{next(iter(PERMISSIONS))}",
+}
+STATUS_FOR = {
+    Status.SUBSCRIBED: "subscribed",
+    Status.UNSUBSCRIBED: "unsubscribed",
+    Status.PENDING: "pending",
+    Status.NOT_SUBSCRIBED: "transactional",
+}
+TIME_FIELDS = ("last_changed", "timestamp_opt", "timestamp_signup")
+PERSON_UNSUBSCRIBE = "I no longer want to receive these emails"
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def problem(status: int, title: str, detail: str, retry_after: float | None = None) -> Response:
+    """Mailchimp's error body: application/problem+json with type, title, status, detail, instance."""
+    body = {
+        "type": ERRORS_DOC,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": str(uuid.uuid4()),
+    }
+    headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else None
+    return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
+
+
+def fault_response(status: int, title: str, retry_after: float | None) -> Response:
+    detail = (
+        f"You have exceeded the limit of {MAX_CONNECTIONS} simultaneous connections."
+        if status == 429
+        else "An unexpected internal error has occurred. Please contact Support for more information."
+    )
+    return problem(status, title, detail, retry_after)
+
+
+def _stamp(value: datetime | str) -> str:
+    """Timestamps are stored in one UTC form, so the audience can compare and sort them as strings."""
+    moment = parse_time(value) if isinstance(value, str) else value
+    return format_time(moment) if moment is not None else ""
+
+
+class ConnectionLimit:
+    """Mailchimp allows 10 simultaneous connections per API key; the next one is refused with a 429."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_CONNECTIONS) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0
+        self.refused = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            self.refused += 1
+            await fault_response(429, "Too Many Requests", 1.0)(scope, receive, send)
+            return
+        self.in_flight += 1
+        done = False
+
+        def release() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.in_flight -= 1
+
+        async def send_and_release(message: Message) -> None:
+            # The slot frees as the last byte goes out: the client may reuse it before this task resumes.
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                release()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_release)
+        finally:
+            release()
+
+
+class MailchimpSandbox:
+    name = "mailchimp"
+
+    def __init__(self, clock: Clock | None = None, purposes: Mapping[str, str] | None = None) -> None:
+        self.clock = clock or Clock()
+        self.faults = Faults()
+        self.requests: list[tuple[str, str]] = []
+        self.bodies: list[tuple[str, str, Any]] = []  # (method, path, JSON body) of writes, for spec checks
+        self.api_key = API_KEY
+        self.purpose_specs = dict(purposes or DEFAULT_PURPOSES)
+        self.purposes: dict[str, Construct] = parse_purposes(self.purpose_specs)
+        self.audience = Audience(self.clock)
+        routes = [
+            Route("/_sandbox/health", self._health),
+            Route("/3.0/ping", self._guard(self._ping)),
+            Route("/3.0/lists/{list_id}", self._guard(self._batch), methods=["POST"]),
+            Route("/3.0/lists/{list_id}/members", self._guard(self._list), methods=["GET"]),
+            Route("/3.0/lists/{list_id}/members", self._guard(self._create), methods=["POST"]),
+            Route(
+                "/3.0/lists/{list_id}/members/{ref}",
+                self._guard(self._member),
+                methods=["GET", "PUT", "PATCH", "DELETE"],
+            ),
+            Route(
+                "/3.0/lists/{list_id}/members/{ref}/tags", self._guard(self._tags), methods=["GET", "POST"]
+            ),
+            Route(
+                "/3.0/lists/{list_id}/members/{ref}/actions/delete-permanent",
+                self._guard(self._forget),
+                methods=["POST"],
+            ),
+        ]
+        inner = Starlette(
+            routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=recorder(self.requests))]
+        )
+        self.limit = ConnectionLimit(FaultInjector(inner, self.faults, fault_response))
+
+    @property
+    def app(self) -> ASGIApp:
+        return self.limit
+
+    def settings_env(self, base_url: str) -> dict[str, str]:
+        return {
+            "SYNC_MAILCHIMP__API_KEY": self.api_key,
+            "SYNC_MAILCHIMP__LIST_ID": self.audience.list_id,
+            "SYNC_MAILCHIMP__BASE_URL": f"{base_url.rstrip('/')}/3.0",
+            "SYNC_MAILCHIMP__PURPOSES": json.dumps(self.purpose_specs),
+        }
+
+    # --- the Sandbox protocol: what a person or an admin does in Mailchimp's own UI -------------------
+
+    def add_contact(self, email: str, statuses: Mapping[str, Status], **vendor: Any) -> str:
+        by_kind = {self.purposes[p].kind: s for p, s in statuses.items() if p in self.purposes}
+        if "status" in by_kind:
+            status = STATUS_FOR[by_kind["status"]]
+        else:
+            present = set(statuses.values())
+            order = (Status.SUBSCRIBED, Status.PENDING, Status.UNSUBSCRIBED)
+            status = next((STATUS_FOR[s] for s in order if s in present), "transactional")
+        stamp = format_time(self.clock.now())
+        member = (
+            self.audience.find(email)
+            or self.audience.upsert({"email_address": email, "status": "subscribed"}, update_existing=True)[0]
+        )
+        member.update(
+            status=status, timestamp_opt=stamp if status == "subscribed" else "", last_changed=stamp
+        )
+        if status == "unsubscribed":
+            member["unsubscribe_reason"] = PERSON_UNSUBSCRIBE
+        for purpose, state in statuses.items():
+            if purpose in self.purposes:
+                self._set_construct(
+                    member, self.purposes[purpose], state in (Status.SUBSCRIBED, Status.PENDING)
+                )
+        for name, value in vendor.items():
+            if name not in member and name not in ("tags", "unsubscribe_reason"):
+                raise ValueError(f"{email}: {name!r} is not a Mailchimp member field")
+            if name == "tags":
+                self.audience.set_tags(member, [{"name": n, "status": "active"} for n in value])
+            else:
+                member[name] = _stamp(value) if name in TIME_FIELDS else value
+        if "last_changed" not in vendor:
+            member["last_changed"] = stamp
+        return str(member["id"])
+
+    def set_status(self, email: str, purpose: str, status: Status) -> None:
+        member = self.audience.find(email)
+        if member is None:
+            self.add_contact(email, {purpose: status})
+            return
+        construct = self.purposes[purpose]
+        if construct.kind == "status":
+            reason = PERSON_UNSUBSCRIBE if status is Status.UNSUBSCRIBED else None
+            self.audience.set_member_status(member, STATUS_FOR[status], reason)
+        else:
+            self._set_construct(member, construct, status in (Status.SUBSCRIBED, Status.PENDING))
+            if status is Status.SUBSCRIBED and member["status"] != "subscribed":
+                self.audience.set_member_status(member, "subscribed")
+        member["last_changed"] = format_time(self.clock.now())
+
+    def status(self, email: str, purpose: str) -> Status | None:
+        member = self.audience.find(email)
+        construct = self.purposes.get(purpose)
+        if member is None or construct is None or member["status"] == "archived":
+            return None
+        return purpose_status(member, construct)
+
+    def _set_construct(self, member: dict[str, Any], construct: Construct, on: bool) -> None:
+        if construct.kind == "interest":
+            member["interests"][construct.ref] = on
+        elif construct.kind == "tag":
+            self.audience.set_tags(
+                member, [{"name": construct.ref, "status": "active" if on else "inactive"}]
+            )
+        elif construct.kind == "permission":
+            for perm in member["marketing_permissions"]:
+                if perm["marketing_permission_id"] == construct.ref:
+                    perm["enabled"] = on
+
+    # --- HTTP ---------------------------------------------------------------------------------------
+
+    def _authorised(self, request: Request) -> bool:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            _, _, password = base64.b64decode(value).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return password == self.api_key
+
+    def _guard(self, handler: Handler) -> Handler:
+        async def guarded(request: Request) -> Response:
+            if "Authorization" not in request.headers:
+                return problem(401, "API Key Missing", "Your request did not include an API key.")
+            if not self._authorised(request):
+                return problem(
+                    401,
+                    "API Key Invalid",
+                    "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
+                )
+            list_id = request.path_params.get("list_id")
+            if list_id is not None and list_id != self.audience.list_id:
+                return problem(404, "Resource Not Found", "The requested resource could not be found.")
+            try:
+                return await handler(request)
+            except MemberError as error:
+                return problem(error.status, error.title, error.detail)
+
+        return guarded
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError as error:
+            raise MemberError(
+                "JSON Parse Exception", "We encountered an unspecified JSON parsing error."
+            ) from error
+        if not isinstance(body, dict):
+            raise MemberError("Invalid Resource", "The resource submitted could not be validated.")
+        self.bodies.append((request.method, request.url.path, body))
+        return body
+
+    def _ref(self, request: Request) -> dict[str, Any]:
+        member = self.audience.find(request.path_params["ref"])
+        if member is None:
+            raise MemberError("Resource Not Found", "The requested resource could not be found.", status=404)
+        return member
+
+    async def _health(self, _request: Request) -> Response:
+        return JSONResponse({"sandbox": self.name, "members": len(self.audience.members)})
+
+    async def _ping(self, _request: Request) -> Response:
+        return JSONResponse({"health_status": "Everything's Chimpy!"})
+
+    async def _list(self, request: Request) -> Response:
+        params = dict(request.query_params)
+        try:
+            count, offset = int(params.get("count", 10)), int(params.get("offset", 0))
+        except ValueError as error:
+            raise MemberError("Invalid Resource", "count and offset must be integers.") from error
+        if not 0 <= count <= PAGE_MAX or offset < 0:
+            raise MemberError(
+                "Invalid Resource", f"count must be between 0 and {PAGE_MAX}; offset must not be negative."
+            )
+        found = self.audience.query(params)
+        body = {
+            "members": [dict(m, _links=[]) for m in found[offset : offset + count]],
+            "list_id": self.audience.list_id,
+            "total_items": len(found),
+            "_links": [],
+        }
+        return JSONResponse(select_fields(body, params.get("fields"), params.get("exclude_fields")))
+
+    async def _create(self, request: Request) -> Response:
+        member, _ = self.audience.upsert(await self._json(request), update_existing=False)
+        return JSONResponse(member)
+
+    async def _member(self, request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse(self._ref(request))
+        if request.method == "DELETE":
+            member = self._ref(request)
+            self.audience.set_member_status(member, "archived")
+            return Response(status_code=204)
+        body = await self._json(request)
+        if request.method == "PATCH":
+            body = {**body, "email_address": self._ref(request)["email_address"]}
+        status_key = (
+            "status_if_new"
+            if request.method == "PUT" and self.audience.find(request.path_params["ref"]) is None
+            else "status"
+        )
+        member, _ = self.audience.upsert(body, update_existing=True, status_key=status_key)
+        return JSONResponse(member)
+
+    async def _batch(self, request: Request) -> Response:
+        body = await self._json(request)
+        members = body.get("members")
+        if not isinstance(members, list):
+            raise MemberError("Invalid Resource", "The resource submitted could not be validated.")
+        if len(members) > BATCH_MAX:
+            raise MemberError("Invalid Resource", f"You can only add up to {BATCH_MAX} members per batch.")
+        created: list[dict[str, Any]] = []
+        updated: list[dict[str, Any]] = []
+        errors: list[dict[str, str]] = []
+        for item in members:
+            try:
+                member, new = self.audience.upsert(
+                    dict(item), update_existing=bool(body.get("update_existing"))
+                )
+            except MemberError as error:
+                errors.append(
+                    {
+                        "email_address": str(item.get("email_address", "")) if isinstance(item, dict) else "",
+                        "error": error.detail,
+                        "error_code": "ERROR_CONTACT_EXISTS"
+                        if error.title == "Member Exists"
+                        else "ERROR_GENERIC",
+                        "field": error.field,
+                        "field_message": error.title if error.field else "",
+                    }
+                )
+                continue
+            (created if new else updated).append(dict(member, _links=[]))
+        return JSONResponse(
+            {
+                "new_members": created,
+                "updated_members": updated,
+                "errors": errors,
+                "total_created": len(created),
+                "total_updated": len(updated),
+                "error_count": len(errors),
+                "_links": [],
+            }
+        )
+
+    async def _tags(self, request: Request) -> Response:
+        member = self._ref(request)
+        if request.method == "GET":
+            return JSONResponse(
+                {
+                    "tags": [
+                        {"id": t["id"], "name": t["name"], "date_added": member["last_changed"]}
+                        for t in member["tags"]
+                    ],
+                    "total_items": len(member["tags"]),
+                    "_links": [],
+                }
+            )
+        body = await self._json(request)
+        tags = body.get("tags")
+        if not isinstance(tags, list):
+            raise MemberError("Invalid Resource", "The resource submitted could not be validated.", "tags")
+        self.audience.set_tags(member, tags)
+        return Response(status_code=204)
+
+    async def _forget(self, request: Request) -> Response:
+        self.audience.forget(self._ref(request))
+        return Response(status_code=204)
