@@ -43,10 +43,10 @@ def one_run(url: str) -> RunReport:
     return report
 
 
-def test_run_without_once_says_the_service_mode_is_not_here_yet() -> None:
+def test_service_mode_without_any_connector_refuses_to_start() -> None:
     result = CliRunner().invoke(app, ["run"])
-    assert result.exit_code == 3
-    assert "--once" in result.output
+    assert result.exit_code == 2
+    assert "at least one configured connector" in result.output
 
 
 def test_run_once_without_any_connector_names_what_to_set(database: str) -> None:
