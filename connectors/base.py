@@ -186,6 +186,9 @@ class Capabilities:
     batch_max: Mapping[Action, int] = field(default_factory=dict)
     max_concurrency: int = 4
     rate_limit: str = ""  # human description, e.g. "10 concurrent connections"
+    # Purposes the vendor can only mail through another purpose's flag: e.g. Mailchimp with newsletter
+    # mapped to the member's status and promotions to an interest ({"promotions": "newsletter"}).
+    requires: Mapping[str, str] = field(default_factory=dict)
 
     def stream(self, name: str) -> StreamInfo:
         for info in self.streams:

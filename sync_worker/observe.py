@@ -17,6 +17,9 @@ from sync_worker.ledger_port import EventKind, ObservedEvent
 
 ACCOUNT = "*"  # the slot of account-wide state (GlobalState) in snapshots and the outbox
 TAG_PREFIX = "tag:"
+RESTRICTIVE_VALUES = frozenset(
+    {Status.UNSUBSCRIBED.value, Status.NOT_SUBSCRIBED.value, GlobalState.ERASED.value}
+)
 
 
 def tag_slot(tag: str) -> str:
@@ -79,9 +82,20 @@ def observe(
     mismatches: set[str] = set()
     for slot, value in pushed.items():
         (echoes if seen.slot_value(slot) == value else mismatches).add(slot)
+    # Vendors couple flags: unsubscribing the one purpose mapped to a member's status also shows as
+    # "unsubscribed from all" and unsubscribes every purpose on that status; subscribing one does the
+    # reverse. A change stamped with the same vendor time as a push we see confirmed is a side effect of
+    # that push: part of its echo, never the person's act. A change at another time is the person's.
+    ours = _echo_times(record, pushed, echoes)
 
     before_global = previous.global_state if previous else GlobalState.ACTIVE
-    if ACCOUNT not in echoes and seen.global_state != before_global and seen.global_state in GLOBAL_EVENTS:
+    global_when = record.global_changed_at or record.updated_at
+    if (
+        ACCOUNT not in echoes
+        and seen.global_state != before_global
+        and seen.global_state in GLOBAL_EVENTS
+        and not (seen.global_state != GlobalState.COMPLAINED and global_when in ours[RESTRICT])
+    ):
         kind, rule = GLOBAL_EVENTS[seen.global_state]
         when = record.global_changed_at or record.updated_at
         events.append(
@@ -95,7 +109,7 @@ def observe(
         if state.status == before:
             continue
         meaning = _meaning(record, state.status, before)
-        if meaning is not None:
+        if meaning is not None and not _side_effect(meaning[0], state.changed_at, ours):
             kind, rule, when = meaning
             when = when or state.changed_at or record.updated_at
             events.append(
@@ -104,6 +118,29 @@ def observe(
                 )
             )
     return Observation(tuple(events), frozenset(echoes), frozenset(mismatches), seen)
+
+
+RESTRICT, WIDEN = "restrict", "widen"
+
+
+def _echo_times(
+    record: ContactRecord, pushed: Mapping[str, str], echoes: set[str]
+) -> dict[str, set[datetime]]:
+    """Vendor times of the echoed purpose changes, by direction of our push."""
+    out: dict[str, set[datetime]] = {RESTRICT: set(), WIDEN: set()}
+    for state in record.purposes:
+        if state.purpose in echoes and state.changed_at is not None:
+            direction = RESTRICT if pushed[state.purpose] in RESTRICTIVE_VALUES else WIDEN
+            out[direction].add(state.changed_at)
+    return out
+
+
+def _side_effect(kind: EventKind, when: datetime | None, ours: Mapping[str, set[datetime]]) -> bool:
+    if when is None:
+        return False
+    return (kind == EventKind.WITHDRAW and when in ours[RESTRICT]) or (
+        kind == EventKind.UNPROVEN and when in ours[WIDEN]
+    )
 
 
 def _meaning(

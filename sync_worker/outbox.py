@@ -38,13 +38,14 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from connectors.base import Action, Basis, Change, Connector, Outcome, PushResult
+from connectors.base import Action, Basis, Change, Connector, Outcome, PushResult, Status
 from sync_worker.plan import PlannedChange
 
 MAX_ATTEMPTS = 5
 LEASE = timedelta(minutes=5)
 DEFAULT_BATCH = 100
 OPEN = ("pending", "in_flight", "failed")
+STATUS_VALUES = frozenset(s.value for s in Status)
 
 
 class OutboxItem(SQLModel, table=True):
@@ -211,8 +212,11 @@ def settle(conn: Connection, results: Sequence[PushResult], now: datetime) -> No
         values: dict[str, Any] = {"updated_at": now, "last_error": result.reason}
         if result.outcome == Outcome.ACCEPTED:
             values["state"] = "done"
-            if result.vendor_state:
-                values["pushed_value"] = result.vendor_state
+            # The vendor holds another state than asked (Mailchimp keeps a former unsubscriber `pending`):
+            # that is the echo to expect. Vendors' own words for the asked state change nothing.
+            held = (result.vendor_state or "").lower()
+            if held in STATUS_VALUES:
+                values["pushed_value"] = held
         elif result.outcome == Outcome.REJECTED:
             values["state"] = "parked"
         else:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from connectors.base import Action, Basis, Capabilities, Change, GlobalState, Status
-from sync_worker.ledger_port import DecisionLike, basis_of
+from sync_worker.ledger_port import DecisionLike, Verdict, basis_of
 from sync_worker.observe import ACCOUNT, Seen, tag_slot
 
 REPERMISSION_TAG = "sync-worker:re-permission"
@@ -69,7 +69,7 @@ def plan_person(person: Person, capabilities: Mapping[str, Capabilities], run_id
                 system,
                 seen=seen,
                 purpose=purpose,
-                decision=decision,
+                decision=_representable(purpose, decision, person.decisions, caps),
                 caps=caps,
                 run_id=run_id,
             )
@@ -79,6 +79,26 @@ def plan_person(person: Person, capabilities: Mapping[str, Capabilities], run_id
         if tag is not None:
             changes.append(tag)
     return changes
+
+
+def _representable(
+    purpose: str, decision: DecisionLike, decisions: Mapping[str, DecisionLike], caps: Capabilities
+) -> DecisionLike:
+    """R27: where the vendor mails a purpose only through another purpose's flag, that purpose is
+    allowed there only if the other one is too; otherwise it would mail for a purpose not allowed."""
+    needed = caps.requires.get(purpose)
+    if not decision.allowed or needed is None:
+        return decision
+    other = decisions.get(needed)
+    if other is not None and other.allowed:
+        return decision
+    return Verdict(
+        allowed=False,
+        basis="none",
+        rule="R27",
+        reason=f"{caps.system} can mail {purpose} only through {needed}, which is not allowed",
+        event_ids=tuple(str(i) for i in decision.event_ids),
+    )
 
 
 def _align(

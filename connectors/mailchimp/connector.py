@@ -107,6 +107,11 @@ class MailchimpConnector:
             batch_max={Action.SUBSCRIBE: BATCH_MAX, Action.UNSUBSCRIBE: BATCH_MAX},
             max_concurrency=MAX_CONNECTIONS,
             rate_limit=f"{MAX_CONNECTIONS} concurrent connections per API key; no published request quota",
+            # Interests, tags and permissions reach a member only while its status is subscribed: every other
+            # purpose is mailed through the purpose mapped to the status (plan fails closed on it, R27).
+            requires={p: status_purpose for p, c in self.purposes.items() if c.kind != "status"}
+            if (status_purpose := next((p for p, c in self.purposes.items() if c.kind == "status"), None))
+            else {},
         )
 
     async def pull(self, stream: str, since: str | None = None) -> AsyncIterator[Page]:

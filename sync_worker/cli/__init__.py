@@ -34,7 +34,7 @@ app.command("import")(import_cmd.import_file)
 person_cmd.register(app)
 run_cmd.register(app)
 app.command("health")(health_cmd.health)
-app.command("demo")(demo_cmd.demo)
+app.command("demo")(demo_cmd.demo_command)
 app.command("sandbox")(sandbox_cmd.sandbox)
 pending.register(app)
 

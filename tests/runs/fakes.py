@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, select
 
 from connectors.base import (
     Action,
@@ -48,6 +48,7 @@ class Contact:
     evidence: Evidence | None = None
     seq: int = 0
     changed_at: datetime = T0
+    purpose_times: dict[str, datetime] = field(default_factory=dict)  # each purpose keeps its own time
 
 
 class FakeVendor:
@@ -85,6 +86,7 @@ class FakeVendor:
         contact = self.contacts[email]
         contact.statuses[purpose] = status
         self._bump(contact)
+        contact.purpose_times[purpose] = contact.changed_at
 
     def set_global(self, email: str, state: GlobalState) -> None:
         contact = self.contacts[email]
@@ -104,7 +106,10 @@ class FakeVendor:
             external_id=f"{self.name}-{hashlib.md5(contact.email.encode()).hexdigest()[:12]}",
             email=contact.email,
             updated_at=contact.changed_at,
-            purposes=tuple(PurposeState(p, s, contact.changed_at) for p, s in contact.statuses.items()),
+            purposes=tuple(
+                PurposeState(p, s, contact.purpose_times.get(p, contact.changed_at))
+                for p, s in contact.statuses.items()
+            ),
             global_state=contact.global_state,
             global_changed_at=contact.changed_at,
             evidence=contact.evidence,
@@ -125,6 +130,8 @@ class FakeVendor:
             contact.global_state = GlobalState.ERASED
             contact.statuses = dict.fromkeys(contact.statuses, Status.NOT_SUBSCRIBED)
         self._bump(contact)
+        if change.purpose:
+            contact.purpose_times[change.purpose] = contact.changed_at
         return PushResult(change.key, Outcome.ACCEPTED)
 
 
@@ -274,3 +281,17 @@ class FakeLedger:
 
 def with_evidence(at: datetime = T0) -> Evidence:
     return Evidence(consent_at=at, method="double_opt_in", collection_point="mailchimp:signup-form")
+
+
+def ledger_actions(engine: Engine, email: str) -> list[tuple[str, str]]:
+    """(source, action) of the person's events in the SQL ledger, in the order they were stored."""
+    from sync_worker.ledger.tables import EVENTS, PERSONS
+
+    with engine.begin() as conn:
+        query = (
+            select(EVENTS.c.source, EVENTS.c.action)
+            .join(PERSONS, PERSONS.c.id == EVENTS.c.person_id)
+            .where(PERSONS.c.email == email)
+            .order_by(EVENTS.c.id)
+        )
+        return [(source, action) for source, action in conn.execute(query)]

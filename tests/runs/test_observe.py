@@ -124,3 +124,32 @@ def test_reading_the_same_state_twice_gives_the_same_event_ids_r32() -> None:
     first = observe(None, record(Status.UNSUBSCRIBED), {}, now=LATER)
     again = observe(None, record(Status.UNSUBSCRIBED), {}, now=LATER + timedelta(days=3))
     assert [e.source_event_id for e in first.events] == [e.source_event_id for e in again.events]
+
+
+def test_side_effects_of_our_unsubscribe_are_part_of_its_echo() -> None:
+    """Mailchimp: unsubscribing the status-mapped newsletter also reads as unsubscribed from all."""
+    rec = ContactRecord(
+        "mailchimp", "m-1", "jan@example.nl", LATER,
+        (PurposeState("newsletter", Status.UNSUBSCRIBED, LATER), PurposeState("promotions", Status.UNSUBSCRIBED, LATER)),
+        global_state=GlobalState.UNSUBSCRIBED_ALL,
+    )  # fmt: skip
+    previous = Seen("m-1", {"newsletter": Status.SUBSCRIBED, "promotions": Status.SUBSCRIBED})
+    result = observe(previous, rec, {"newsletter": "unsubscribed"}, now=LATER)
+    assert result.echoes == {"newsletter"}
+    assert result.events == ()
+
+
+def test_a_complaint_next_to_our_unsubscribe_is_still_the_persons_act() -> None:
+    rec = record(Status.UNSUBSCRIBED, global_state=GlobalState.COMPLAINED)
+    result = observe(seen(Status.SUBSCRIBED), rec, {"newsletter": "unsubscribed"}, now=LATER)
+    assert [e.kind for e in result.events] == [EventKind.COMPLAINT]
+
+
+def test_side_effect_of_our_subscribe_is_not_an_unproven_flag() -> None:
+    rec = ContactRecord(
+        "mailchimp", "m-1", "jan@example.nl", LATER,
+        (PurposeState("newsletter", Status.SUBSCRIBED, LATER), PurposeState("promotions", Status.SUBSCRIBED, LATER)),
+    )  # fmt: skip
+    previous = Seen("m-1", {"newsletter": Status.NOT_SUBSCRIBED, "promotions": Status.NOT_SUBSCRIBED})
+    result = observe(previous, rec, {"promotions": "subscribed"}, now=LATER)
+    assert result.events == ()

@@ -170,3 +170,21 @@ def test_nothing_not_allowed_is_ever_subscribed(p: Person) -> None:
             assert change.change.purpose is not None
             assert p.decisions[change.change.purpose].allowed
             assert not p.erasure
+
+
+def test_purpose_mailed_through_another_flag_waits_for_that_purpose_r27() -> None:
+    """Mailchimp with newsletter on the member status: promotions alone would mail the newsletter too."""
+    coupled = {"mailchimp": Capabilities(
+        "mailchimp", (StreamInfo("contacts", True, True, 100),), ALL, frozenset({"newsletter", "promotions"}),
+        requires={"promotions": "newsletter"},
+    )}  # fmt: skip
+    soft = Verdict(True, "soft_opt_in", "R12", "paid customer")
+    seen = {
+        "mailchimp": Seen("m", {"newsletter": Status.NOT_SUBSCRIBED, "promotions": Status.NOT_SUBSCRIBED})
+    }
+    assert plan_person(person({"newsletter": NO_BASIS, "promotions": soft}, seen), coupled, "run1") == []
+    changes = plan_person(person({"newsletter": ALLOW, "promotions": soft}, seen), coupled, "run1")
+    assert {(c.slot, c.change.action) for c in changes} == {
+        ("newsletter", Action.SUBSCRIBE),
+        ("promotions", Action.SUBSCRIBE),
+    }

@@ -9,12 +9,12 @@ from sqlalchemy import Engine, select
 
 from connectors.base import Evidence, Status
 from sync_worker.ledger.erasure import erase, pending_erasures
-from sync_worker.ledger.tables import EVENTS, PERSONS
+from sync_worker.ledger.tables import EVENTS
 from sync_worker.plan import REPERMISSION_TAG
 from sync_worker.policy import Point, Policy
 from sync_worker.runner import Reconciliation, RunReport
 from sync_worker.sql_ledger import SqlLedger
-from tests.runs.fakes import T0, FakeVendor
+from tests.runs.fakes import T0, FakeVendor, ledger_actions
 
 POINT = "mailchimp:signup-form"
 POLICY = Policy(
@@ -49,14 +49,7 @@ class Wired:
         ).run(trigger="manual")
 
     def actions(self, email: str) -> list[tuple[str, str]]:
-        with self.engine.begin() as conn:
-            query = (
-                select(EVENTS.c.source, EVENTS.c.action)
-                .join(PERSONS, PERSONS.c.id == EVENTS.c.person_id)
-                .where(PERSONS.c.email == email)
-                .order_by(EVENTS.c.id)
-            )
-            return [(s, a) for s, a in conn.execute(query)]
+        return ledger_actions(self.engine, email)
 
 
 @pytest.fixture
