@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
@@ -24,6 +24,9 @@ class KlaviyoSettings(VendorSettings):
     collection_point: str | None = None
     page_size: int = Field(default=100, ge=1, le=100)
     webhook_secret: SecretStr | None = None
+    # How Klaviyo builds Klaviyo-Signature is UNCONFIRMED (VENDOR-APIS 2.6): both parts are settings.
+    webhook_signed_content: Literal["body_timestamp", "timestamp_body"] = "body_timestamp"
+    webhook_signature_encoding: Literal["hex", "base64"] = "hex"
 
     required: ClassVar[tuple[str, ...]] = ("api_key",)
 

@@ -21,6 +21,8 @@ from config.vendor import VendorSettings
 class ScheduleSettings(BaseModel):
     interval_seconds: int | None = Field(default=900, ge=10)
     cron: str | None = None  # five-field crontab; wins over interval_seconds when set
+    # /readyz fails when the last run is older than this; default: three scheduled periods.
+    max_run_age_seconds: int | None = Field(default=None, ge=1)
 
     @field_validator("cron")
     @classmethod
@@ -32,7 +34,12 @@ class ScheduleSettings(BaseModel):
 
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (tests)
+    # The URL vendors call, when a proxy sits in front (HubSpot signs the full URL it called).
+    public_url: str | None = None
+    # SIGTERM: how long a run in flight may finish before it is abandoned (the outbox makes that safe).
+    shutdown_grace_seconds: float = Field(default=20, ge=0)
+    webhook_max_age_seconds: int = Field(default=300, ge=1)  # HubSpot's and Klaviyo's replay window
 
 
 class Settings(BaseSettings):

@@ -1,6 +1,7 @@
 """Where each vendor's connector and sandbox live. Imported lazily: a run loads only enabled vendors.
 
-A connector class offers ``from_settings(settings, *, transport=None, retry=None, clock=None)``;
+A connector class offers ``from_settings(settings, *, transport=None, retry=None, clock=None)``
+(``settings``: the root Settings or the vendor's model; ``clock``: ``connectors.assembly.ClockSource``);
 a sandbox class is built with no arguments and satisfies ``connectors.sandbox.Sandbox``.
 """
 

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import structlog
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -36,6 +37,13 @@ def _clean_sync_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("SYNC_") and name != POSTGRES_ENV:
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """A command run under CliRunner configures logging onto a stream that is closed afterwards."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -19,13 +19,15 @@ connector reads and writes statuses one contact at a time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
 
 from config.hubspot import HubSpotSettings
+from config.settings import Settings
+from connectors.assembly import ClockSource, Now, now_of, utc_now, vendor_section
 from connectors.base import (
     Action,
     Capabilities,
@@ -43,6 +45,7 @@ from connectors.errors import (
     PaginationError,
     TransientError,
 )
+from connectors.fields import log_skipped
 from connectors.http import RetryPolicy
 from connectors.hubspot.client import JSON, SYSTEM, HubSpotClient
 from connectors.hubspot.mapping import (
@@ -62,8 +65,6 @@ from sync_worker.logs import get_logger
 STREAM = "contacts"
 ACTIONS = frozenset({Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.ERASE})
 
-
-Now = Callable[[], datetime]
 T = TypeVar("T")
 
 
@@ -76,7 +77,7 @@ class HubSpotConnector:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
-        clock: Any = None,
+        clock: ClockSource = None,
     ) -> None:
         token = settings.access_token.get_secret_value() if settings.access_token else ""
         self.settings = settings
@@ -90,23 +91,21 @@ class HubSpotConnector:
             requests_per_10s=settings.requests_per_10s,
             searches_per_second=settings.searches_per_second,
         )
-        # ``clock`` is a sandbox Clock (anything with ``now()``) or a plain callable returning an aware datetime.
-        self._now: Now = getattr(clock, "now", clock) or (lambda: datetime.now(UTC))
+        self._now: Now = now_of(clock) or utc_now
         self.log = get_logger(connector=SYSTEM)
         self.reader = StatusReader(self.client, settings.batch_size, settings.batch_statuses, self.log)
 
     @classmethod
     def from_settings(
         cls,
-        settings: Any,
+        settings: Settings | HubSpotSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
-        clock: Any = None,
+        clock: ClockSource = None,
     ) -> HubSpotConnector:
         """Build from the root Settings (or directly from HubSpotSettings)."""
-        vendor = settings if isinstance(settings, HubSpotSettings) else settings.hubspot
-        return cls(vendor, transport=transport, retry=retry, clock=clock)
+        return cls(vendor_section(settings, HubSpotSettings), transport=transport, retry=retry, clock=clock)
 
     def capabilities(self) -> Capabilities:
         batch = self.settings.batch_size
@@ -207,9 +206,7 @@ class HubSpotConnector:
             mapped = contact_record(obj, statuses.get(key, []), self.subscriptions, opt_outs.get(key))
             (errors if isinstance(mapped, RecordError) else records).append(mapped)  # type: ignore[arg-type]
         for error in errors:
-            self.log.warning(
-                "hubspot.record_skipped", record_id=error.record_id, field=error.field, reason=error.message
-            )
+            log_skipped(self.log, error)
         return records, errors
 
     # ---------------------------------------------------------------- push

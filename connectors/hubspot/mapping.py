@@ -22,7 +22,7 @@ from connectors.base import (
     RecordError,
     Status,
 )
-from sync_worker.identity import InvalidEmailError, normalise_email
+from connectors.fields import FieldError, email_field, time_field
 
 SYSTEM = "hubspot"
 CONTACT_PROPERTIES = ("email", "hs_email_optout", "lastmodifieddate", "createdate")
@@ -44,16 +44,11 @@ def to_millis(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def parse_time(value: object) -> datetime:
-    """An ISO-8601 timestamp (``2024-05-01T10:00:00.123Z``) or epoch milliseconds, as an aware datetime."""
+def parse_time(value: object, field: str) -> datetime:
+    """An ISO-8601 timestamp (``2024-05-01T10:00:00.123Z``) or epoch milliseconds, in UTC; else FieldError."""
     if isinstance(value, str) and value.isdigit():
         return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a timestamp, got {value!r}")
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp {value!r} has no time zone")
-    return moment.astimezone(UTC)
+    return time_field(value, field, required=True).astimezone(UTC)
 
 
 def status_key(email: str) -> str:
@@ -67,13 +62,10 @@ def contact_email(obj: Mapping[str, Any]) -> str | RecordError:
     properties = obj.get("properties")
     if not isinstance(properties, Mapping):
         return RecordError(SYSTEM, record_id, "properties", "missing or not an object")
-    raw = properties.get("email")
-    if not isinstance(raw, str) or not raw.strip():
-        return RecordError(SYSTEM, record_id, "properties.email", "contact has no e-mail address")
     try:
-        return normalise_email(raw)
-    except InvalidEmailError as error:
-        return RecordError(SYSTEM, record_id, "properties.email", f"invalid e-mail address: {error}")
+        return email_field(properties.get("email"), "properties.email")
+    except FieldError as error:
+        return error.for_record(SYSTEM, record_id)
 
 
 def contact_record(
@@ -89,34 +81,11 @@ def contact_record(
     record_id = str(obj["id"])
     properties: Mapping[str, Any] = obj["properties"]
     try:
-        updated_at = parse_time(properties.get("lastmodifieddate") or obj.get("updatedAt"))
-    except ValueError as error:
-        return RecordError(SYSTEM, record_id, "properties.lastmodifieddate", str(error))
-    by_id: dict[str, Mapping[str, Any]] = {}
-    for status in statuses:
-        by_id[str(status.get("subscriptionId"))] = status
-    purposes = []
-    evidence: Evidence | None = None
-    for purpose, subscription_id in subscriptions.items():
-        found = by_id.get(str(subscription_id))
-        if found is None:
-            purposes.append(PurposeState(purpose, Status.NOT_SUBSCRIBED))
-            continue
-        state = STATUS.get(str(found.get("status")))
-        if state is None:
-            return RecordError(
-                SYSTEM,
-                record_id,
-                f"statuses[{subscription_id}].status",
-                f"unknown status {found.get('status')!r}",
-            )
-        try:
-            changed_at = parse_time(found.get("timestamp"))
-        except ValueError as error:
-            return RecordError(SYSTEM, record_id, f"statuses[{subscription_id}].timestamp", str(error))
-        purposes.append(PurposeState(purpose, state, changed_at))
-        if state is Status.SUBSCRIBED and evidence is None:
-            evidence = status_evidence(found, changed_at)
+        stamp = properties.get("lastmodifieddate") or obj.get("updatedAt")
+        updated_at = parse_time(stamp, "properties.lastmodifieddate")
+        purposes, evidence = _purposes(statuses, subscriptions)
+    except FieldError as error:
+        return error.for_record(SYSTEM, record_id)
     optout = opted_out(obj)
     return ContactRecord(
         system=SYSTEM,
@@ -131,6 +100,30 @@ def contact_record(
         reason="opted out of all email (hs_email_optout)" if optout else None,
         evidence=evidence,
     )
+
+
+def _purposes(
+    statuses: Sequence[Mapping[str, Any]], subscriptions: Mapping[str, str]
+) -> tuple[list[PurposeState], Evidence | None]:
+    """The configured purposes' states from the v4 statuses, and the first subscription's evidence."""
+    by_id: dict[str, Mapping[str, Any]] = {}
+    for status in statuses:
+        by_id[str(status.get("subscriptionId"))] = status
+    purposes = []
+    evidence: Evidence | None = None
+    for purpose, subscription_id in subscriptions.items():
+        found = by_id.get(str(subscription_id))
+        if found is None:
+            purposes.append(PurposeState(purpose, Status.NOT_SUBSCRIBED))
+            continue
+        state = STATUS.get(str(found.get("status")))
+        if state is None:
+            raise FieldError(f"statuses[{subscription_id}].status", f"unknown status {found.get('status')!r}")
+        changed_at = parse_time(found.get("timestamp"), f"statuses[{subscription_id}].timestamp")
+        purposes.append(PurposeState(purpose, state, changed_at))
+        if state is Status.SUBSCRIBED and evidence is None:
+            evidence = status_evidence(found, changed_at)
+    return purposes, evidence
 
 
 def status_evidence(status: Mapping[str, Any], changed_at: datetime) -> Evidence:
@@ -165,7 +158,7 @@ def opt_out_times(body: Mapping[str, Any]) -> dict[str, datetime]:
         wide.sort(key=lambda w: w.get("wideStatusType") != "PORTAL_WIDE")
         for status in wide[:1]:
             try:
-                out[status_key(str(email))] = parse_time(status.get("timestamp"))
+                out[status_key(str(email))] = parse_time(status.get("timestamp"), "wideStatuses.timestamp")
             except ValueError:
                 continue  # a bad stamp only costs precision: the record falls back to lastmodifieddate
     return out

@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx
 
+from connectors.fields import time_field
 from connectors.http import RateBudget, RetryPolicy, VendorHTTP, make_client
 from connectors.klaviyo.mapping import (
     SYSTEM,
     deletion_job,
     email_filter,
     error_detail,
-    parse_time,
     relationship_body,
 )
 from connectors.pagination import follow_tokens
@@ -105,7 +105,7 @@ class KlaviyoClient:
             for item in data:
                 joined = (item.get("attributes") or {}).get("joined_group_at")
                 try:
-                    members[item["id"]] = parse_time(joined, "attributes.joined_group_at")
+                    members[item["id"]] = time_field(joined, "attributes.joined_group_at")
                 except ValueError:
                     members[item["id"]] = None  # membership is the fact; the join time is a nicety
         return members

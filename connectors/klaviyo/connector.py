@@ -10,13 +10,15 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 import httpx
 
 from config.klaviyo import KlaviyoSettings
+from config.settings import Settings
+from connectors.assembly import ClockSource, Now, now_of, utc_now, vendor_section
 from connectors.base import (
     Action,
     Capabilities,
@@ -29,6 +31,7 @@ from connectors.base import (
     StreamInfo,
 )
 from connectors.errors import AuthError, ConnectorError, RejectedError, TransientError
+from connectors.fields import log_skipped
 from connectors.http import RetryPolicy
 from connectors.klaviyo.client import KlaviyoClient
 from connectors.klaviyo.mapping import (
@@ -57,35 +60,29 @@ LIST_ITEM = "/data/"
 
 log = get_logger(connector=SYSTEM)
 
-Now = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 class KlaviyoConnector:
     name = SYSTEM
 
     def __init__(
-        self, client: KlaviyoClient, purposes: PurposeMap, *, page_size: int = 100, clock: Now | None = None
+        self, client: KlaviyoClient, purposes: PurposeMap, *, page_size: int = 100, clock: ClockSource = None
     ) -> None:
         self.client = client
         self.purposes = purposes
         self.page_size = page_size
-        self.clock = clock or _utc_now
+        self.clock: Now = now_of(clock) or utc_now
 
     @classmethod
     def from_settings(
         cls,
-        settings: Any,
+        settings: Settings | KlaviyoSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
-        clock: Now | None = None,
+        clock: ClockSource = None,
     ) -> KlaviyoConnector:
         """Build from the root Settings or from KlaviyoSettings; ``clock`` gives the run's start time."""
-        vendor: KlaviyoSettings = getattr(settings, "klaviyo", settings)
+        vendor = vendor_section(settings, KlaviyoSettings)
         if vendor.api_key is None:
             raise AuthError(SYSTEM, "SYNC_KLAVIYO__API_KEY is not set")
         client = KlaviyoClient(
@@ -187,9 +184,7 @@ class KlaviyoConnector:
         for item in fresh:
             mapped = to_contact(item, memberships.get(str(item.get("id")), {}), self.purposes)
             if isinstance(mapped, RecordError):
-                log.warning(
-                    "record_skipped", record_id=mapped.record_id, field=mapped.field, error=mapped.message
-                )
+                log_skipped(log, mapped)
                 errors.append(mapped)
             else:
                 records.append(mapped)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.base import ContactRecord, Evidence, GlobalState, PurposeState, RecordError, Status
-from sync_worker.identity import InvalidEmailError, normalise_email
+from connectors.fields import FieldError, email_field, time_field
 
 SYSTEM = "klaviyo"
 MARKETING = "attributes.subscriptions.email.marketing"
@@ -36,12 +36,6 @@ CONSENT_STATES = {
 }
 
 
-class MappingError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
-
-
 @dataclass(frozen=True)
 class PurposeMap:
     """Which Klaviyo construct each purpose is (from KlaviyoSettings)."""
@@ -60,26 +54,12 @@ class PurposeMap:
         return {p: list_id for p, list_id in self.lists.items() if p not in self.consent_purposes}
 
 
-def parse_time(value: object, field_name: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise MappingError(field_name, f"expected an ISO 8601 string, got {type(value).__name__}")
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise MappingError(field_name, f"not an ISO 8601 timestamp: {value[:40]!r}") from None
-    if moment.tzinfo is None:
-        raise MappingError(field_name, "timestamp has no UTC offset")
-    return moment
-
-
 def profile_stamp(profile: Mapping[str, Any]) -> tuple[str | None, datetime | None]:
     """(id, updated) of a raw profile, tolerating damage (the page's watermark needs them)."""
     attributes = profile.get("attributes") or {}
     try:
-        return profile.get("id"), parse_time(attributes.get("updated"), "attributes.updated")
-    except MappingError:
+        return profile.get("id"), time_field(attributes.get("updated"), "attributes.updated")
+    except FieldError:
         return profile.get("id"), None
 
 
@@ -93,8 +73,8 @@ def to_contact(
     record_id = profile.get("id") if isinstance(profile.get("id"), str) else None
     try:
         return _to_contact(profile, memberships, purposes)
-    except MappingError as error:
-        return RecordError(SYSTEM, record_id, error.field, str(error))
+    except FieldError as error:
+        return error.for_record(SYSTEM, record_id)
 
 
 def _to_contact(
@@ -102,25 +82,17 @@ def _to_contact(
 ) -> ContactRecord:
     profile_id = profile.get("id")
     if not isinstance(profile_id, str) or not profile_id:
-        raise MappingError("id", "profile has no id")
+        raise FieldError("id", "profile has no id")
     attributes = profile.get("attributes")
     if not isinstance(attributes, Mapping):
-        raise MappingError("attributes", "profile has no attributes object")
-    raw_email = attributes.get("email")
-    if not isinstance(raw_email, str):
-        raise MappingError("attributes.email", "profile has no e-mail address")
-    try:
-        email = normalise_email(raw_email)
-    except InvalidEmailError as error:
-        raise MappingError("attributes.email", f"invalid e-mail address: {error}") from None
-    updated = parse_time(attributes.get("updated"), "attributes.updated")
-    if updated is None:
-        raise MappingError("attributes.updated", "profile has no updated timestamp")
+        raise FieldError("attributes", "profile has no attributes object")
+    email = email_field(attributes.get("email"), "attributes.email")
+    updated = time_field(attributes.get("updated"), "attributes.updated", required=True)
     marketing = _marketing(attributes)
     consent = marketing.get("consent")
     if consent not in CONSENT_STATES:
-        raise MappingError(f"{MARKETING}.consent", f"unknown consent state {consent!r}")
-    consent_at = parse_time(marketing.get("consent_timestamp"), f"{MARKETING}.consent_timestamp")
+        raise FieldError(f"{MARKETING}.consent", f"unknown consent state {consent!r}")
+    consent_at = time_field(marketing.get("consent_timestamp"), f"{MARKETING}.consent_timestamp")
     suppressions = _stamped(
         marketing.get("suppression"), f"{MARKETING}.suppression", "reason", SUPPRESSION_STATES
     )
@@ -182,13 +154,11 @@ def _text(value: object) -> str | None:
 def _marketing(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     subscriptions = attributes.get("subscriptions")
     if not isinstance(subscriptions, Mapping):
-        raise MappingError(
-            "attributes.subscriptions", "no subscriptions (request additional-fields[profile])"
-        )
+        raise FieldError("attributes.subscriptions", "no subscriptions (request additional-fields[profile])")
     email = subscriptions.get("email") or {}
     marketing = email.get("marketing") if isinstance(email, Mapping) else None
     if not isinstance(marketing, Mapping):
-        raise MappingError(MARKETING, "no email marketing subscription object")
+        raise FieldError(MARKETING, "no email marketing subscription object")
     return marketing
 
 
@@ -199,14 +169,14 @@ def _stamped(
     if raw is None:
         return {}
     if not isinstance(raw, list):
-        raise MappingError(field_name, "expected a list")
+        raise FieldError(field_name, "expected a list")
     allowed = set(known) if known is not None else None
     out: dict[str, datetime | None] = {}
     for index, item in enumerate(raw):
         value = item.get(key) if isinstance(item, Mapping) else None
         if not isinstance(value, str) or (allowed is not None and value not in allowed):
-            raise MappingError(f"{field_name}[{index}].{key}", f"unknown or missing {key} {value!r}")
-        out[value] = parse_time(item.get("timestamp"), f"{field_name}[{index}].timestamp")
+            raise FieldError(f"{field_name}[{index}].{key}", f"unknown or missing {key} {value!r}")
+        out[value] = time_field(item.get("timestamp"), f"{field_name}[{index}].timestamp")
     return out
 
 

@@ -14,14 +14,15 @@ tags with the member tags endpoint, GDPR marketing permissions with a member PAT
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from config.mailchimp import MailchimpSettings
 from config.settings import Settings
+from connectors.assembly import ClockSource, Now, configured_base_url, now_of, vendor_section
 from connectors.base import (
     Action,
     Capabilities,
@@ -33,6 +34,7 @@ from connectors.base import (
     StreamInfo,
 )
 from connectors.errors import ConnectorError, PaginationError
+from connectors.fields import log_skipped
 from connectors.http import RetryPolicy, VendorHTTP, make_client
 from connectors.mailchimp.client import BATCH_MAX, MAX_CONNECTIONS, PAGE_MAX, MailchimpClient, describe
 from connectors.mailchimp.mapping import SYSTEM, Construct, contact_from_member, parse_purposes
@@ -42,7 +44,6 @@ from sync_worker.logs import get_logger
 
 STREAM = "contacts"
 ONE_SECOND = timedelta(seconds=1)
-Now = Callable[[], datetime]
 
 
 class MailchimpConnector:
@@ -73,14 +74,14 @@ class MailchimpConnector:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
-        clock: Any = None,
+        clock: ClockSource = None,
     ) -> MailchimpConnector:
-        mc = settings.mailchimp if isinstance(settings, Settings) else settings
-        base_url = mc.effective_base_url()
-        if mc.api_key is None or not mc.list_id or base_url is None:
-            raise ValueError(
-                f"mailchimp is not configured: set {', '.join(mc.missing()) or 'a valid API key'}"
-            )
+        mc = vendor_section(settings, MailchimpSettings)
+        # A key without its data-center suffix leaves no base URL.
+        base_url = configured_base_url(mc, otherwise="a valid API key")
+        # configured_base_url refuses settings without these: the asserts only tell the type checker.
+        assert mc.api_key is not None
+        assert mc.list_id is not None
         client = make_client(
             base_url,
             auth=("sync-worker", mc.api_key.get_secret_value()),  # Basic auth, any user name
@@ -88,13 +89,12 @@ class MailchimpConnector:
             transport=transport,
         )
         http = VendorHTTP(SYSTEM, client, describe, retry=retry, concurrency=MAX_CONNECTIONS)
-        now: Now | None = clock.now if hasattr(clock, "now") else clock
         return cls(
             MailchimpClient(http, mc.list_id),
             parse_purposes(mc.purposes),
             collection_point=mc.collection_point,
             page_size=mc.page_size,
-            now=now,
+            now=now_of(clock),  # no clock, no ceiling: the watermark follows the vendor's stamps
         )
 
     def capabilities(self) -> Capabilities:
@@ -135,12 +135,7 @@ class MailchimpConnector:
                 mapped = contact_from_member(member, self.purposes, self.collection_point)
                 if isinstance(mapped, RecordError):
                     errors.append(mapped)
-                    self.log.warning(
-                        "mailchimp.record_skipped",
-                        record=mapped.record_id,
-                        field=mapped.field,
-                        error=mapped.message,
-                    )
+                    log_skipped(self.log, mapped)
                 elif position.admits(mapped.external_id, mapped.updated_at):
                     records.append(mapped)
             seen = [(r.external_id, r.updated_at) for r in records]

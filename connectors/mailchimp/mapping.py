@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import ContactRecord, Evidence, GlobalState, PurposeState, RecordError, Status
-from sync_worker.identity import InvalidEmailError, normalise_email
+from connectors.fields import FieldError, email_field, read_time, time_field
 
 SYSTEM = "mailchimp"
 MEMBER_STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived")
@@ -69,8 +69,7 @@ def parse_time(value: Any) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return read_time(value, naive_utc=True)
 
 
 def purpose_status(member: Mapping[str, Any], construct: Construct) -> Status:
@@ -141,28 +140,14 @@ def evidence_of(member: Mapping[str, Any], collection_point: str | None) -> Evid
     )
 
 
-class FieldError(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
-
-
 def _time_field(member: Mapping[str, Any], name: str) -> datetime | None:
-    try:
-        return parse_time(member.get(name))
-    except (TypeError, ValueError) as error:
-        raise FieldError(name, f"not a timestamp: {error}") from error
+    value = member.get(name)
+    return time_field(None if value == "" else value, name, naive_utc=True)  # "": Mailchimp does not know
 
 
 def _checked(member: Mapping[str, Any]) -> tuple[str, datetime | None]:
     """The member's normalised address and last_changed, or a FieldError for the first bad field."""
-    email_raw = member.get("email_address")
-    if not isinstance(email_raw, str):
-        raise FieldError("email_address", "missing or not a string")
-    try:
-        email = normalise_email(email_raw)
-    except InvalidEmailError as error:
-        raise FieldError("email_address", str(error)) from error
+    email = email_field(member.get("email_address"), "email_address")
     if member.get("status") not in MEMBER_STATUSES:
         raise FieldError("status", f"unknown member status {member.get('status')!r}")
     if not isinstance(member.get("interests") or {}, dict):
@@ -183,7 +168,7 @@ def contact_from_member(
     try:
         email, changed = _checked(member)
     except FieldError as error:
-        return RecordError(SYSTEM, record_id, error.field, str(error))
+        return error.for_record(SYSTEM, record_id)
     tags = member.get("tags") or []
     opted_out = member["status"] in ("unsubscribed", "cleaned")
     return ContactRecord(

@@ -9,14 +9,14 @@ never retried.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from config.settings import Settings
 from config.shopify import ShopifySettings
+from connectors.assembly import ClockSource, Now, configured_base_url, now_of, utc_now, vendor_section
 from connectors.base import (
     Action,
     Capabilities,
@@ -29,6 +29,7 @@ from connectors.base import (
     StreamInfo,
 )
 from connectors.errors import AuthError, ConnectorError, TransientError
+from connectors.fields import log_skipped
 from connectors.http import RetryPolicy, make_client
 from connectors.pagination import Watermark, follow_tokens
 from connectors.shopify import documents
@@ -45,8 +46,6 @@ from connectors.shopify.mapping import (
 )
 from sync_worker.logs import get_logger
 
-Clock = Callable[[], datetime]
-
 
 class ShopifyConnector:
     name = SYSTEM
@@ -57,7 +56,7 @@ class ShopifyConnector:
     batch_size = 25  # aliased mutations per request: 25 x ~13 points
     max_concurrency = 4
 
-    def __init__(self, settings: ShopifySettings, client: ShopifyClient, clock: Clock) -> None:
+    def __init__(self, settings: ShopifySettings, client: ShopifyClient, clock: Now) -> None:
         self.settings = settings
         self.client = client
         self.clock = clock
@@ -70,12 +69,11 @@ class ShopifyConnector:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
-        clock: Clock | None = None,
+        clock: ClockSource = None,
     ) -> ShopifyConnector:
-        shop = settings.shopify if isinstance(settings, Settings) else settings
-        base_url = shop.effective_base_url()
-        if shop.access_token is None or base_url is None:
-            raise ValueError(f"shopify is not configured: set {', '.join(shop.missing())}")
+        shop = vendor_section(settings, ShopifySettings)
+        base_url = configured_base_url(shop)
+        assert shop.access_token is not None  # configured_base_url refuses settings without it
         retry = retry or RetryPolicy()
         client = make_client(
             base_url,
@@ -84,7 +82,7 @@ class ShopifyConnector:
             transport=transport,
         )
         http = ShopifyHTTP(SYSTEM, client, describe, retry=retry, concurrency=cls.max_concurrency)
-        return cls(shop, ShopifyClient(http, Pacer(sleep=retry.sleep)), clock or (lambda: datetime.now(UTC)))
+        return cls(shop, ShopifyClient(http, Pacer(sleep=retry.sleep)), now_of(clock) or utc_now)
 
     def capabilities(self) -> Capabilities:
         actions = frozenset({Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.TAG, Action.UNTAG})
@@ -132,9 +130,7 @@ class ShopifyConnector:
                 mapped = self._map(stream, node)
                 if isinstance(mapped, RecordError):
                     errors.append(mapped)
-                    self.log.warning(
-                        "record_skipped", record_id=mapped.record_id, field=mapped.field, error=mapped.message
-                    )
+                    log_skipped(self.log, mapped)
                 else:
                     records.append(mapped)
             mark = mark.advance((s for _, s in stamped if s is not None), ceiling=ceiling)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors import fields
 from connectors.base import (
     Action,
     ContactRecord,
@@ -20,7 +21,7 @@ from connectors.base import (
     RecordError,
     Status,
 )
-from sync_worker.identity import InvalidEmailError, normalise_email
+from connectors.fields import FieldError, email_field, time_field
 
 SYSTEM = "shopify"
 CONSENT = "consent"  # purpose mapping value meaning "the customer's e-mail marketing consent"
@@ -42,51 +43,24 @@ CHECKOUT_POINT = "shopify:checkout"
 CONFIRMED_POINT = "shopify:confirmed-opt-in"
 
 
-class MappingError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
-
-
 def format_time(moment: datetime) -> str:
     """Shopify's DateTime: ISO 8601 in UTC to the second, with a Z."""
     return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def read_time(text: str) -> datetime:
-    """A Shopify DateTime (or any ISO 8601 stamp) as an aware datetime; ValueError when it is none."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def parse_time(value: Any, field: str, *, required: bool = True) -> datetime | None:
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise MappingError(field, f"expected a DateTime string, got {type(value).__name__}")
-    try:
-        return read_time(value)
-    except ValueError as error:
-        raise MappingError(field, f"not an ISO 8601 DateTime: {value[:40]!r}") from error
+    """A Shopify DateTime (or any ISO 8601 stamp; one without an offset is UTC); ValueError when it is none."""
+    return fields.read_time(text, naive_utc=True)
 
 
 def stamp_of(node: Mapping[str, Any]) -> tuple[str, datetime] | None:
     """(id, updatedAt) of a node for the incremental watermark, when both are readable."""
     try:
-        moment = parse_time(node.get("updatedAt"), "updatedAt")
-    except MappingError:
+        moment = time_field(node.get("updatedAt"), "updatedAt", required=True, naive_utc=True)
+    except FieldError:
         return None
     node_id = node.get("id")
-    return (node_id, moment) if isinstance(node_id, str) and moment else None
-
-
-def _email(raw: Any, field: str) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise MappingError(field, "missing e-mail address")
-    try:
-        return normalise_email(raw)
-    except InvalidEmailError as error:
-        raise MappingError(field, f"invalid e-mail address: {error}") from error
+    return (node_id, moment) if isinstance(node_id, str) else None
 
 
 def _evidence(
@@ -111,20 +85,20 @@ def _contact(
     node: Mapping[str, Any], purposes: Mapping[str, str], checkout_preselected: bool
 ) -> ContactRecord:
     external_id = node["id"]
-    email = _email(
+    email = email_field(
         (node.get("defaultEmailAddress") or {}).get("emailAddress"), "defaultEmailAddress.emailAddress"
     )
-    updated_at = parse_time(node.get("updatedAt"), "updatedAt")
+    updated_at = time_field(node.get("updatedAt"), "updatedAt", required=True, naive_utc=True)
     consent = node.get("emailMarketingConsent") or {}
     state = consent.get("marketingState", "NOT_SUBSCRIBED")
     if state not in STATE_STATUS:
-        raise MappingError("emailMarketingConsent.marketingState", f"unknown state {state!r}")
-    consent_at = parse_time(
-        consent.get("consentUpdatedAt"), "emailMarketingConsent.consentUpdatedAt", required=False
+        raise FieldError("emailMarketingConsent.marketingState", f"unknown state {state!r}")
+    consent_at = time_field(
+        consent.get("consentUpdatedAt"), "emailMarketingConsent.consentUpdatedAt", naive_utc=True
     )
     tags = node.get("tags")
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise MappingError("tags", "expected a list of strings")
+        raise FieldError("tags", "expected a list of strings")
     present = {t.strip().lower() for t in tags}
     states = []
     for purpose, target in purposes.items():
@@ -157,8 +131,8 @@ def to_contact(
         return RecordError(SYSTEM, None, "id", "customer without an id")
     try:
         return _contact(node, purposes, checkout_preselected)
-    except MappingError as error:
-        return RecordError(SYSTEM, node_id, error.field, str(error))
+    except FieldError as error:
+        return error.for_record(SYSTEM, node_id)
 
 
 def _categories(lines: Any, category_map: Mapping[str, str]) -> tuple[str, ...]:
@@ -178,11 +152,10 @@ def to_purchase(node: Mapping[str, Any], category_map: Mapping[str, str]) -> Pur
     if not isinstance(node_id, str):
         return RecordError(SYSTEM, None, "id", "order without an id")
     try:
-        email = _email(node.get("email"), "email")
-        occurred_at = parse_time(node.get("processedAt"), "processedAt")
-        assert occurred_at is not None
-    except MappingError as error:
-        return RecordError(SYSTEM, node_id, error.field, str(error))
+        email = email_field(node.get("email"), "email")
+        occurred_at = time_field(node.get("processedAt"), "processedAt", required=True, naive_utc=True)
+    except FieldError as error:
+        return error.for_record(SYSTEM, node_id)
     return PurchaseRecord(
         system=SYSTEM,
         order_id=node_id,

@@ -51,6 +51,12 @@ def show_run(console: Console, url: str, report: RunReport) -> None:
             f"changes {counts['planned']}, pushed {counts['pushed']}, failed {counts['failed']}"
         )
     if not everything:
+        leftovers = sum(c["pushed"] for c in summary["connectors"].values())
+        if leftovers:
+            console.print(
+                f"  nothing new to change; {leftovers} changes an earlier run could not push yet (the vendor's rate "
+                "limit said retry later) were pushed now."
+            )
         console.print("  nothing to change: every system already shows what the ledger allows.")
         return
     table = Table(title="The seed article's cases: what changed where, and why")
@@ -100,4 +106,6 @@ def demo_command(
         console.print()
         show_run(console, url, second)
     console.print("Read it again with `sync-worker log --contact EMAIL` (SYNC_DATABASE_URL=" + url + ").")
-    raise typer.Exit(max(first.exit_code, second.exit_code))
+    # The second run tells whether everything converged; the first may be partial when a vendor's rate
+    # limit made some pushes wait for a later run (the outbox retries them, as the second run shows).
+    raise typer.Exit(second.exit_code)

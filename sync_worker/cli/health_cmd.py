@@ -27,10 +27,7 @@ def check_health(port: int, timeout: float) -> tuple[bool, str]:
 def health(
     timeout: float = typer.Option(3.0, "--timeout", min=0.1, help="Seconds to wait for the answer."),
 ) -> None:
-    """Ask the worker on SYNC_HTTP__PORT for GET /healthz: exit 0 on HTTP 200, else 1 (the HEALTHCHECK).
-
-    The HTTP server itself (sync-worker run) arrives with service mode (issue 7): until then nothing listens.
-    """
+    """Ask the worker on SYNC_HTTP__PORT for GET /healthz: exit 0 on HTTP 200, else 1 (the HEALTHCHECK)."""
     healthy, detail = check_health(load_settings().http.port, timeout)
     typer.echo(f"{'healthy' if healthy else 'unhealthy'}: {detail}", err=not healthy)
     raise typer.Exit(HEALTHY if healthy else UNHEALTHY)

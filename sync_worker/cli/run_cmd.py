@@ -26,25 +26,32 @@ clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 
 
 def run(
-    once: bool = typer.Option(False, "--once", help="Run one reconciliation and exit."),
+    once: bool = typer.Option(False, "--once", help="Run one reconciliation and exit (no service)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan and log, push nothing."),
     connector: str | None = typer.Option(None, "--connector", help="Only this connector."),
     full: bool = typer.Option(
         False, "--full", help="Re-read everything instead of changes since the cursor."
     ),
 ) -> None:
-    """One reconciliation run: pull, decide, push, log. Prints one JSON summary line.
+    """Serve: scheduled runs, webhooks, /healthz, /readyz and /metrics (the container's default command).
 
+    With --once: one reconciliation run (pull, decide, push, log) that prints one JSON summary line.
     Exit code: 0 success, 1 partial (some vendor or record failed), 2 failed.
     """
-    if not once:
-        typer.echo(
-            "sync-worker run: the service mode (scheduled runs, webhooks) arrives with issue 7; "
-            "use `sync-worker run --once` for one run.",
-            err=True,
-        )
-        raise typer.Exit(3)
     settings = load_settings()
+    if not once:
+        if not settings.enabled_vendors():
+            # Fail fast: a container that serves without a connector would look healthy and do nothing.
+            typer.echo(
+                "sync-worker run: service mode needs at least one configured connector; "
+                "`sync-worker config check` shows what each one misses.",
+                err=True,
+            )
+            raise typer.Exit(2)
+        configure_logging(settings.log_format, settings.log_level, settings.log_show_emails)
+        from sync_worker.service import runner_run_fn, serve
+
+        raise typer.Exit(serve(settings, runner_run_fn(settings, dry_run=dry_run, full=full)))
     # stdout carries the summary line for log collectors; the run's own log lines go to stderr.
     configure_logging(settings.log_format, settings.log_level, settings.log_show_emails, stream=sys.stderr)
     try:

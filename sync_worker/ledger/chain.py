@@ -21,17 +21,6 @@ from sync_worker.ledger.tables import EVENTS, HEAD, PERSONS
 
 # Any fixed 64-bit number: the advisory lock every ledger appender takes on PostgreSQL.
 ADVISORY_LOCK_KEY = 0x5C_0115E47_1ED6E
-# What an erasure blanks (R21) is hashed apart, so a tombstone keeps that hash and the rest still verifies.
-PERSONAL_FIELDS = (
-    "email",
-    "purpose",
-    "occurred_at",
-    "method",
-    "collection_point",
-    "evidence",
-    "evidence_level",
-)
-PUBLIC_FIELDS = ("action", "recorded_at", "source", "source_event_id")
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -41,24 +30,37 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _digest(row: dict[str, Any], names: tuple[str, ...]) -> str:
-    canonical = {name: row.get(name) for name in names}
-    for name in ("occurred_at", "recorded_at"):
-        if name in canonical:
-            moment = as_utc(canonical[name])
-            canonical[name] = moment.isoformat() if moment is not None else None
-    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+# One encoder for every hash: canonical (sorted keys, no spaces) and built once, not per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """UTC ISO 8601; naive values (SQLite) are UTC already."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    elif moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.isoformat()
+
+
+def _sha256(values: list[Any]) -> str:
+    return hashlib.sha256(_CANONICAL.encode(values).encode("utf-8")).hexdigest()
 
 
 def personal_hash(row: dict[str, Any]) -> str:
-    return _digest(row, PERSONAL_FIELDS)
+    """Hash of what an erasure blanks (R21), apart, so a tombstone keeps it and the rest still verifies."""
+    return _sha256([
+        row.get("email"), row.get("purpose"), _iso(row.get("occurred_at")), row.get("method"),
+        row.get("collection_point"), row.get("evidence"), row.get("evidence_level"),
+    ])  # fmt: skip
 
 
 def content_hash(row: dict[str, Any], personal: str | None = None) -> str:
-    """SHA-256 over the public fields and the personal part's hash (given for tombstones)."""
+    """SHA-256 over the personal part's hash (given for tombstones) and the public fields."""
     part = personal if personal is not None else personal_hash(row)
-    return hashlib.sha256(f"{part}{_digest(row, PUBLIC_FIELDS)}".encode()).hexdigest()
+    return _sha256([part, row["action"], _iso(row["recorded_at"]), row["source"], row["source_event_id"]])
 
 
 def link(previous_chain_hash: str, row_content_hash: str) -> str:

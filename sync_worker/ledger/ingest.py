@@ -8,19 +8,20 @@ one select for persons, one executemany insert. Nothing is ever updated in place
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table
 
+from sync_worker.ledger.bulk import insert_rows, select_in
 from sync_worker.ledger.chain import Head, content_hash, link, lock_head, personal_hash, save_head
 from sync_worker.ledger.records import ConsentEventIn, PurchaseIn, Record
 from sync_worker.ledger.suppression import suppressed_emails
 from sync_worker.ledger.tables import EVENTS, EXTERNAL_IDS, PERSONS, PURCHASES
 from sync_worker.policy import ConsentFact, Policy, grade
+from sync_worker.policy.evidence import applicable_point
 
 CHUNK = 5_000
 R = TypeVar("R", bound=Record)
@@ -64,6 +65,7 @@ def append_events(
 ) -> IngestResult:
     """Append consent events to the hash chain; the same (source, source_event_id) is stored once."""
     result = IngestResult()
+    levels: dict[tuple[object, ...], str] = {}
     for chunk in chunked(events, chunk_size):
         head = lock_head(conn)
         fresh = _fresh(conn, EVENTS, chunk, secret, result)
@@ -71,7 +73,7 @@ def append_events(
         rows = []
         previous, next_id = head.chain_hash, head.last_event_id + 1
         for event in fresh:
-            row = _event_row(event, policy, now)
+            row = _event_row(event, policy, now, levels)
             row.update(id=next_id, person_id=ids[event.email], erased=False)
             row["personal_hash"] = personal_hash(row)
             row["content_hash"] = content_hash(row, row["personal_hash"])
@@ -80,7 +82,7 @@ def append_events(
             rows.append(row)
             next_id += 1
         if rows:
-            conn.execute(EVENTS.insert(), rows)
+            insert_rows(conn, EVENTS, rows)
             save_head(conn, Head(next_id - 1, previous))
         result.inserted += len(rows)
     return result
@@ -115,19 +117,26 @@ def append_purchases(
             for p in fresh
         ]
         if rows:
-            conn.execute(PURCHASES.insert(), rows)
+            insert_rows(conn, PURCHASES, rows)
         result.inserted += len(rows)
     return result
 
 
-def _event_row(event: ConsentEventIn, policy: Policy, now: datetime) -> dict[str, Any]:
-    evidence = {k: v for k, v in asdict(event.evidence).items() if v is not None}
+def _event_row(
+    event: ConsentEventIn, policy: Policy, now: datetime, levels: dict[tuple[object, ...], str]
+) -> dict[str, Any]:
+    evidence = {name: value for name, value in vars(event.evidence).items() if value is not None}
     level = None
     if event.action == "grant":
         # A snapshot for receipts and exports; decisions grade again from the catalog in force (R32).
         fact = ConsentFact(0, event.purpose, "grant", event.occurred_at, now, event.source, event.method,
                            event.collection_point, event.evidence)  # fmt: skip
-        level = grade(fact, policy)
+        # Grading depends on these alone; most events of a batch share them, so grade each once.
+        key = (event.evidence, event.collection_point, event.method, event.occurred_at is None,
+               applicable_point(fact, policy) is not None)  # fmt: skip
+        if key not in levels:
+            levels[key] = grade(fact, policy)
+        level = levels[key]
     return {
         "email": event.email,
         "purpose": event.purpose,
@@ -159,20 +168,14 @@ def _fresh(
             unique[key] = record
     if not unique:
         return []
-    pair = tuple_(table.c.source, table.c.source_event_id)
-    stored = {
-        tuple(row)
-        for row in conn.execute(select(table.c.source, table.c.source_event_id).where(pair.in_(list(unique))))
-    }
+    # One query per source in the chunk (usually one), so the (source, source_event_id) index is used.
+    stored: set[tuple[str, str]] = set()
+    for source in sorted({source for source, _ in unique}):
+        ids = sorted(sid for s, sid in unique if s == source)
+        found = select_in(conn, table, ["source_event_id"], "source_event_id", ids, where={"source": source})
+        stored.update((source, sid) for (sid,) in found)
     result.duplicates += len(stored)
     return [r for key, r in unique.items() if key not in stored]
-
-
-def _insert_ignoring(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).on_conflict_do_nothing(index_elements=keys), rows)
 
 
 def _person_ids(conn: Connection, records: Sequence[Record], now: datetime) -> dict[str, int]:
@@ -180,16 +183,20 @@ def _person_ids(conn: Connection, records: Sequence[Record], now: datetime) -> d
     emails = sorted({r.email for r in records})
     if not emails:
         return {}
-    _insert_ignoring(conn, PERSONS, [{"email": e, "created_at": now} for e in emails], ["email"])
     ids = {
-        row.email: row.id
-        for row in conn.execute(select(PERSONS.c.id, PERSONS.c.email).where(PERSONS.c.email.in_(emails)))
+        email: person_id for person_id, email in select_in(conn, PERSONS, ["id", "email"], "email", emails)
     }
+    missing = [e for e in emails if e not in ids]
+    if missing:
+        # Insert-or-skip: an erasure or another writer may have changed persons since the select.
+        insert_rows(conn, PERSONS, [{"email": e, "created_at": now} for e in missing], on_conflict=["email"])
+        found = select_in(conn, PERSONS, ["id", "email"], "email", missing)
+        ids.update({email: person_id for person_id, email in found})
     links = {(r.source, r.external_id): ids[r.email] for r in records if r.external_id}
-    _insert_ignoring(
+    insert_rows(
         conn,
         EXTERNAL_IDS,
         [{"system": s, "external_id": x, "person_id": p} for (s, x), p in links.items()],
-        ["system", "external_id"],
+        on_conflict=["system", "external_id"],
     )
     return ids

@@ -7,7 +7,7 @@ JSONL or CSV. Validation errors name the field, so a bad line is reported and th
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -52,12 +52,13 @@ class ConsentEventIn(Record):
     def _to_utc(cls, moment: datetime | None) -> datetime | None:
         return _utc(moment)
 
-    @model_validator(mode="after")
-    def _global_actions_cover_all(self) -> ConsentEventIn:
+    @model_validator(mode="before")
+    @classmethod
+    def _global_actions_cover_all(cls, data: Any) -> Any:
         # R17/R18/R21 stop all marketing whatever purpose the source named.
-        if self.action in GLOBAL_ACTIONS and self.purpose != ALL_PURPOSES:
-            return self.model_copy(update={"purpose": ALL_PURPOSES})
-        return self
+        if isinstance(data, dict) and data.get("action") in GLOBAL_ACTIONS:
+            return {**data, "purpose": ALL_PURPOSES}
+        return data
 
 
 class PurchaseIn(Record):

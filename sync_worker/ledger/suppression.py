@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, exists, select
 
 from sync_worker.identity import keyed_hash
+from sync_worker.ledger.bulk import select_in
 from sync_worker.ledger.tables import SUPPRESSIONS
 
 
@@ -22,17 +23,16 @@ class MissingSecretKeyError(RuntimeError):
 
 def suppressed_emails(conn: Connection, emails: Iterable[str], secret: bytes | None) -> set[str]:
     """The addresses among ``emails`` whose keyed hash is suppressed: one query for the whole set."""
-    by_hash: dict[str, str] = {}
-    for email in emails:
-        by_hash.setdefault(keyed_hash(secret, email) if secret else email, email)
-    if secret is None:
-        if conn.execute(select(exists().select_from(SUPPRESSIONS))).scalar():
-            raise MissingSecretKeyError("check the suppression list")
+    # An empty list (the common case) needs neither the key nor an HMAC per address.
+    if not conn.execute(select(exists().select_from(SUPPRESSIONS))).scalar():
         return set()
+    if secret is None:
+        raise MissingSecretKeyError("check the suppression list")
+    by_hash = {keyed_hash(secret, email): email for email in emails}
     if not by_hash:
         return set()
-    rows = conn.execute(select(SUPPRESSIONS.c.keyed_hash).where(SUPPRESSIONS.c.keyed_hash.in_(list(by_hash))))
-    return {by_hash[h] for h in rows.scalars()}
+    rows = select_in(conn, SUPPRESSIONS, ["keyed_hash"], "keyed_hash", list(by_hash))
+    return {by_hash[digest] for (digest,) in rows}
 
 
 def is_suppressed(conn: Connection, email: str, secret: bytes | None) -> bool:

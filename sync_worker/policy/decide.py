@@ -64,8 +64,11 @@ def decide(facts: PersonFacts, purpose: str, policy: Policy, now: datetime) -> D
     purchases = tuple(sorted(facts.purchases, key=lambda p: (p.occurred_at, p.event_id)))
     grants = judge_grants(events, purpose, policy, now)
     valid = [g for g in grants if g.rule is None]
-    last_valid = max(valid, key=lambda g: (g.effective_at, g.fact.event_id), default=None)
-    withdrawn = deny_if_withdrawn_r16_to_r23(events, purpose, last_valid, policy)
+    # Ties are broken by content before event id (ids follow arrival order, R29/R32).
+    last_valid = max(
+        valid, key=lambda g: (g.effective_at, g.level, g.fact.source, g.fact.event_id), default=None
+    )
+    withdrawn = deny_if_withdrawn_r16_to_r23(events, purpose, valid, policy)
     if withdrawn is not None:
         return name_soft_opt_in_end_r15(withdrawn, purchases, events)
     if last_valid is not None:
@@ -216,36 +219,52 @@ def negative_rule(fact: ConsentFact) -> str:
 
 
 def deny_if_withdrawn_r16_to_r23(
-    events: tuple[ConsentFact, ...], purpose: str, last_valid: Grant | None, policy: Policy
+    events: tuple[ConsentFact, ...], purpose: str, valid: list[Grant], policy: Policy
 ) -> Decision | None:
     """R16-R21: the newest negative event blocks unless a later valid grant lifts it (R23, R29, R30)."""
     negatives = negatives_for(events, purpose)
     if not negatives:
         return None
     # Among equal times the global event names the rule: it is the stronger statement.
-    last = max(negatives, key=lambda e: (event_time(e), e.action in GLOBAL_ACTIONS, e.event_id))
+    last = max(
+        negatives,
+        key=lambda e: (
+            event_time(e),
+            e.action in GLOBAL_ACTIONS,
+            e.action,
+            e.purpose == ALL_PURPOSES,
+            e.event_id,
+        ),
+    )
     stopped = event_time(last)
-    ids: tuple[int, ...] = (last.event_id,)
-    if last_valid is None or last_valid.effective_at < stopped:
-        return Decision(
-            purpose, False, "none", negative_rule(last), "withdrawn", _withdrawn_reason(last), event_ids=ids
-        )
-    ids = (*ids, *last_valid.event_ids)
     skew = timedelta(seconds=policy.skew_window_seconds)
-    within_skew = last_valid.fact.source != last.source and last_valid.effective_at - stopped <= skew
-    if last_valid.effective_at == stopped or within_skew:
+
+    def tied(grant: Grant) -> bool:  # R30
+        return grant.effective_at == stopped or (
+            grant.fact.source != last.source and grant.effective_at - stopped <= skew
+        )
+
+    later = [g for g in valid if g.effective_at >= stopped]
+    untied = [g for g in later if not tied(g)]
+    if any(g.fact.method in policy.self_service_methods for g in untied):
+        return None  # R23: the person acted again after the withdrawal
+    ids = (last.event_id, *(i for g in later for i in g.event_ids))
+    if untied:
+        method = untied[-1].fact.method
+        return Decision(
+            purpose, False, "none", "R23", "regrant_not_by_person",
+            f"Only a new act by the person can lift a withdrawal; '{method}' cannot.",
+            event_ids=ids,
+        )  # fmt: skip
+    if later:
         return Decision(
             purpose, False, "none", "R30", "tie_resolves_to_withdrawal",
             "A grant and a withdrawal at the same time (or within the skew window) resolve to withdrawal.",
             event_ids=ids,
         )  # fmt: skip
-    if last_valid.fact.method not in policy.self_service_methods:
-        return Decision(
-            purpose, False, "none", "R23", "regrant_not_by_person",
-            f"Only a new act by the person can lift a withdrawal; '{last_valid.fact.method}' cannot.",
-            event_ids=ids,
-        )  # fmt: skip
-    return None
+    return Decision(
+        purpose, False, "none", negative_rule(last), "withdrawn", _withdrawn_reason(last), event_ids=ids
+    )
 
 
 def _withdrawn_reason(fact: ConsentFact) -> str:
@@ -292,7 +311,7 @@ def decide_soft_opt_in_r12_to_r14(
         )  # fmt: skip
     current = [p for p in offered if now <= add_months(p.occurred_at, policy.soft_opt_in_months)]
     if not current:
-        last = max(offered, key=lambda p: p.occurred_at)
+        last = max(offered, key=lambda p: (p.occurred_at, p.event_id))
         return Decision(
             purpose, False, "none", "R14", "soft_opt_in_window_passed",
             f"The last paid purchase ({last.occurred_at.isoformat()}) is older than {policy.soft_opt_in_months} months.",
@@ -314,7 +333,7 @@ def deny_without_basis_r1(purpose: str, grants: list[Grant]) -> Decision:
     """R1 default deny; when grants exist, the rule that voided the newest one is named."""
     if not grants:
         return Decision(purpose, False, "none", "R1", "no_basis", "No consent or soft opt-in on record.")
-    newest = max(grants, key=lambda g: (g.effective_at, g.fact.event_id))
+    newest = max(grants, key=lambda g: (g.effective_at, g.rule or "", g.code, g.fact.event_id))
     rule = newest.rule or "R1"
     quarantined = any(g.rule in EVIDENCE_RULES for g in grants)
     return Decision(

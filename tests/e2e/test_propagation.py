@@ -98,3 +98,28 @@ def test_unsubscribe_in_one_vendor_reaches_every_other_in_one_run(world: World, 
     assert quiet.planned == 0
     assert [(s, a) for s, a in ledger_actions(engine, JAN) if a in ("withdraw", "object")] == negative
     engine.dispose()
+
+
+def test_twenty_percent_injected_faults_still_converge(world: World) -> None:
+    """429s, 5xx and dropped connections on every vendor: retries and later runs still get the opt-out
+    everywhere, and the ledger holds the person's act once."""
+    world.run()
+    for box in world.boxes.values():
+        box.faults.set_all(0.2)
+        box.faults.retry_after = 0.01
+    world.boxes["klaviyo"].set_status(JAN, "newsletter", Status.UNSUBSCRIBED)
+    for _ in range(6):
+        world.run()
+        states = {name: box.status(JAN, "newsletter") for name, box in world.boxes.items()}
+        if all(state in OFF for state in states.values()):
+            break
+    assert all(state in OFF for state in states.values()), states
+    assert sum(sum(box.faults.injected.values()) for box in world.boxes.values()) > 0
+    for box in world.boxes.values():
+        box.faults.set_all(0.0)
+    world.run()  # echoes
+    assert world.run().planned == 0
+    engine = db.make_engine(world.settings.database_url)
+    negative = [(s, a) for s, a in ledger_actions(engine, JAN) if a in ("withdraw", "object")]
+    engine.dispose()
+    assert {source for source, _ in negative} == {"klaviyo"}

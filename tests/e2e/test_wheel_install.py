@@ -198,7 +198,13 @@ def check_config(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["settings"]["database_url"] == f"sqlite:///{env['DATA']}/sync-worker.db"
-    assert report["settings"]["http"] == {"host": "0.0.0.0", "port": 8080}
+    assert report["settings"]["http"] == {
+        "host": "0.0.0.0",
+        "port": 8080,
+        "public_url": None,
+        "shutdown_grace_seconds": 20,
+        "webhook_max_age_seconds": 300,
+    }
     assert report["settings"]["log_format"] == "json"
     assert not any(connector["enabled"] for connector in report["connectors"].values())
 

@@ -43,10 +43,10 @@ def one_run(url: str) -> RunReport:
     return report
 
 
-def test_run_without_once_says_the_service_mode_is_not_here_yet() -> None:
+def test_service_mode_without_any_connector_refuses_to_start() -> None:
     result = CliRunner().invoke(app, ["run"])
-    assert result.exit_code == 3
-    assert "--once" in result.output
+    assert result.exit_code == 2
+    assert "at least one configured connector" in result.output
 
 
 def test_run_once_without_any_connector_names_what_to_set(database: str) -> None:
@@ -105,3 +105,28 @@ def test_log_without_runs_says_so(database: str) -> None:
     result = CliRunner().invoke(app, ["log"])
     assert result.exit_code == 1
     assert "No runs yet" in result.output
+
+
+@pytest.mark.slow
+def test_run_once_against_a_served_sandbox_prints_one_json_summary_line(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.sandbox import served
+    from sync_worker.demo import available_sandboxes
+
+    boxes = [box for box in available_sandboxes(lambda _line: None) if box.name == "klaviyo"]
+    if not boxes:
+        pytest.skip("the Klaviyo sandbox is not in this build")
+    [box] = boxes
+    box.add_contact("jan@example.nl", {"newsletter": Status.SUBSCRIBED})
+    with served(box.app) as base_url:
+        for name, value in box.settings_env(base_url).items():
+            monkeypatch.setenv(name, value)
+        result = CliRunner().invoke(app, ["run", "--once", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    [line] = result.stdout.splitlines()  # the run's own log lines go to stderr
+    summary = json.loads(line)
+    assert (summary["status"], summary["dry_run"], summary["trigger"]) == ("success", True, "manual")
+    assert summary["connectors"]["klaviyo"]["pulled"] == 1
+    assert summary["connectors"]["klaviyo"]["planned"] == 1  # a bare subscribed flag: R8, R27
+    assert box.status("jan@example.nl", "newsletter") == Status.SUBSCRIBED  # dry run: nothing pushed

@@ -225,6 +225,13 @@ def test_r23_import_after_withdrawal_does_not_regrant() -> None:
     assert decide(person(withdrawal, imported, fresh), "newsletter", POLICY, NOW).allowed
 
 
+def test_r23_a_later_import_does_not_hide_the_persons_own_regrant() -> None:
+    withdrawal = negative(1, "withdraw", T0, purpose="newsletter")
+    own = grant(2, when=at(days=1), method="web_form")
+    imported = grant(3, when=at(days=2), method="import", source="csv")
+    assert decide(person(withdrawal, own, imported), "newsletter", POLICY, NOW).allowed
+
+
 def test_r27_anything_but_allow_is_unsubscribed_downstream() -> None:
     assert downstream_status(decide(person(grant(1)), "newsletter", POLICY, NOW)) == "subscribed"
     assert (

@@ -1,0 +1,5 @@
+"""``python -m benchmarks``: every benchmark, with its default size."""
+
+from benchmarks import ingest
+
+ingest.main()

@@ -1,0 +1,1 @@
+"""The worker's own HTTP surface: health, readiness, Prometheus metrics and vendor webhooks."""
