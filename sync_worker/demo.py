@@ -126,35 +126,37 @@ def seed_vendors(boxes: list[Sandbox], people: int, rng: random.Random) -> None:
         everywhere(f"customer{n:03d}@example.nl", status, {"newsletter"})
 
 
+def form_grant(
+    email: str, purpose: str, point: str, at: datetime, ref: str, *, confirm: bool = True
+) -> list[ConsentEventIn]:
+    """A grant from one of our own web forms, confirmed by the double opt-in click unless ``confirm`` is false."""
+    base = ConsentEventIn(
+        email=email, source="website", source_event_id=ref, purpose=purpose, action="grant",
+        occurred_at=at, method="web_form", collection_point=point,
+        evidence=Evidence(checkbox_prechecked=False, was_required=False),
+    )  # fmt: skip
+    if not confirm:
+        return [base]
+    click = base.model_copy(
+        update={"action": "confirm", "source_event_id": f"{ref}:confirm", "occurred_at": at + timedelta(minutes=7),
+                "method": "double_opt_in_click"}
+    )  # fmt: skip
+    return [base, click]
+
+
 def seed_ledger(settings: Settings, people: int, rng: random.Random, now: datetime) -> None:
     policy = policy_from_settings(settings)
     secret = SECRET.encode()
 
-    def grant(
-        email: str, purpose: str, point: str, at: datetime, ref: str, *, confirm: bool = True
-    ) -> list[ConsentEventIn]:
-        base = ConsentEventIn(
-            email=email, source="website", source_event_id=ref, purpose=purpose, action="grant",
-            occurred_at=at, method="web_form", collection_point=point,
-            evidence=Evidence(checkbox_prechecked=False, was_required=False),
-        )  # fmt: skip
-        if not confirm:
-            return [base]
-        click = base.model_copy(
-            update={"action": "confirm", "source_event_id": f"{ref}:confirm", "occurred_at": at + timedelta(minutes=7),
-                    "method": "double_opt_in_click"}
-        )  # fmt: skip
-        return [base, click]
-
     month = timedelta(days=30)
     events = [
-        *grant("dana@example.nl", "newsletter", "website:newsletter-form", now - 6 * month, "f-dana"),
-        *grant("lena@example.nl", "lead_magnet", "website:ebook-form", now - 2 * month, "f-lena"),
-        *grant("uma@example.nl", "newsletter", "website:newsletter-form", now - 9 * month, "f-uma"),
-        *grant("sam@example.nl", "newsletter", "website:newsletter-form", now - 9 * month, "f-sam"),
-        *grant("eddy@example.nl", "newsletter", "website:newsletter-form", now - 9 * month, "f-eddy"),
+        *form_grant("dana@example.nl", "newsletter", "website:newsletter-form", now - 6 * month, "f-dana"),
+        *form_grant("lena@example.nl", "lead_magnet", "website:ebook-form", now - 2 * month, "f-lena"),
+        *form_grant("uma@example.nl", "newsletter", "website:newsletter-form", now - 9 * month, "f-uma"),
+        *form_grant("sam@example.nl", "newsletter", "website:newsletter-form", now - 9 * month, "f-sam"),
+        *form_grant("eddy@example.nl", "newsletter", "website:newsletter-form", now - 9 * month, "f-eddy"),
     ]
-    checkout = grant(
+    checkout = form_grant(
         "piet@example.nl", "newsletter", "shopify:checkout", now - month, "c-piet", confirm=False
     )
     # What the checkout showed comes from the catalog: its box was pre-ticked (R3).
@@ -169,7 +171,7 @@ def seed_ledger(settings: Settings, people: int, rng: random.Random, now: dateti
     for n in range(people):
         if rng.random() < 0.6:
             at = now - timedelta(days=rng.randint(5, 300))
-            events += grant(
+            events += form_grant(
                 f"customer{n:03d}@example.nl", "newsletter", "website:newsletter-form", at, f"f-{n}"
             )
     purchases = [
