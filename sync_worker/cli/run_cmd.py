@@ -55,7 +55,15 @@ def run(
     # stdout carries the summary line for log collectors; the run's own log lines go to stderr.
     configure_logging(settings.log_format, settings.log_level, settings.log_show_emails, stream=sys.stderr)
     try:
-        report = run_once(settings, trigger="manual", dry_run=dry_run, only=connector, full=full, clock=clock)
+        report = run_once(
+            settings,
+            trigger="manual",
+            dry_run=dry_run,
+            only=connector,
+            full=full,
+            clock=clock,
+            take_leases=True,
+        )
     except NothingToRunError as error:
         typer.echo(f"sync-worker run: {error}", err=True)
         raise typer.Exit(2) from None
