@@ -31,7 +31,7 @@ def turn_taken(worker: Watched) -> str:
 
 
 def opt_out_everyone(stage: Shop) -> None:
-    assert stage.run_once()["status"] == "success"
+    stage.settle()
     for email in PEOPLE:
         stage.boxes[SOURCE].set_status(email, "newsletter", Status.UNSUBSCRIBED)
 
