@@ -5,7 +5,9 @@ later runs, at most ``MAX_ATTEMPTS`` times) -> ``parked`` (given up; reported). 
 was a subscribe left over from an interrupted run: it is never pushed without a fresh decision (R27).
 
 Crash safety: a claim is a committed ``in_flight`` mark with a time; a claim older than the lease is
-taken over by the next run, which drains the outbox before pulling. Pushing a change twice is harmless
+taken over by the next run, which drains the outbox before pulling. A run that holds the system's
+connector lease (sync_worker.lease) takes over every claim of that system at once: every pusher holds
+that lease, so a claim it finds was left by a process that died (kill -9) mid-push. Pushing a change twice is harmless
 (each change states a target state, not a toggle). On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED``
 so replicas never claim the same item.
 
@@ -172,10 +174,23 @@ class Claimed:
 
 
 def claim(
-    conn: Connection, system: str, now: datetime, limit: int, actions: Sequence[Action] | None = None
+    conn: Connection,
+    system: str,
+    now: datetime,
+    limit: int,
+    actions: Sequence[Action] | None = None,
+    *,
+    leased: bool = False,
 ) -> list[Claimed]:
-    """Take up to ``limit`` pushable items of ``system``; the caller commits before pushing."""
+    """Take up to ``limit`` pushable items of ``system``; the caller commits before pushing.
+
+    ``leased``: the caller holds ``system``'s connector lease, so no live pusher owns an ``in_flight``
+    item of it (claims made earlier by this same run are settled before it claims again).
+    """
     stale = now - LEASE
+    orphaned = ITEMS.c.state == "in_flight"
+    if not leased:
+        orphaned = and_(orphaned, ITEMS.c.claimed_at < stale)
     query = (
         select(ITEMS.c.key, ITEMS.c.change)
         .where(
@@ -185,7 +200,7 @@ def claim(
                 ITEMS.c.state == "pending",
                 # Failed items are retried by later runs, not again by the run that saw them fail.
                 and_(ITEMS.c.state == "failed", ITEMS.c.updated_at < now),
-                and_(ITEMS.c.state == "in_flight", ITEMS.c.claimed_at < stale),
+                orphaned,
             ),
         )
         .order_by(ITEMS.c.created_at, ITEMS.c.key)
@@ -259,6 +274,7 @@ async def push_system(
     actions: Sequence[Action] | None = None,
     claim_size: int = 2000,
     on_batch: Callable[[int], None] | None = None,
+    leased: bool = False,
 ) -> list[PushResult]:
     """Drain ``connector``'s outbox: claim, push in vendor-sized batches (bounded concurrency), settle.
 
@@ -284,7 +300,7 @@ async def push_system(
 
     while True:
         with engine.begin() as conn:
-            claimed = claim(conn, connector.name, now, claim_size, actions)
+            claimed = claim(conn, connector.name, now, claim_size, actions, leased=leased)
         if not claimed:
             return settled
         batches: list[list[Change]] = []

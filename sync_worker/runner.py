@@ -21,6 +21,7 @@ from config import Settings
 from connectors.base import Action, Connector, ContactRecord, Outcome, Page, PurchaseRecord, PushResult
 from connectors.registry import connector_class
 from sync_worker import db, outbox, runlog, snapshot
+from sync_worker.lease import Lease, build_leases
 from sync_worker.ledger_port import ErasureRequest, LedgerPort, ObservedEvent
 from sync_worker.logs import get_logger
 from sync_worker.observe import Seen, observe
@@ -96,6 +97,8 @@ class Reconciliation:
     clock: Clock = utc_now
     chunk: int = CHUNK
     progress: Progress = field(default_factory=NoProgress)
+    # The caller holds every connector's lease: claims left in flight by a dead process are taken at once.
+    leased: bool = False
 
     async def run(
         self,
@@ -248,6 +251,7 @@ class Reconciliation:
                 now,
                 actions=actions,
                 on_batch=lambda size: self.progress.pushed_batch(name, size),
+                leased=self.leased,
             )
 
         answers = await asyncio.gather(*(one(name) for name in self.connectors))
@@ -313,8 +317,15 @@ def run_once(
     transport_for: Callable[[str], httpx.AsyncBaseTransport | None] | None = None,
     clock: Clock | None = None,
     progress: Progress | None = None,
+    leased: bool = False,
+    take_leases: bool = False,
 ) -> RunReport:
-    """The composition root of one run: settings -> engine, ledger, connectors -> Reconciliation."""
+    """The composition root of one run: settings -> engine, ledger, connectors -> Reconciliation.
+
+    ``leased``: the caller (the service) holds the leases of the connectors run. ``take_leases``: take
+    them here for the run (``run --once``); a connector leased by another replica leaves the run without
+    the lease's takeover of orphaned claims (they are then taken once stale).
+    """
     names = settings.enabled_vendors()
     if only is not None:
         if only not in settings.vendors():
@@ -332,6 +343,11 @@ def run_once(
     db.upgrade(engine)
     secret = secret_of(settings)
     ledger = SqlLedger(policy_from_settings(settings), secret, now)
+    held: list[Lease] = []
+    if take_leases:
+        leases = build_leases(engine)
+        held = [lease for name in names if (lease := leases.try_acquire(name)) is not None]
+        leased = len(held) == len(names)
 
     async def go() -> RunReport:
         connectors: dict[str, Connector] = {}
@@ -342,7 +358,7 @@ def run_once(
                 connectors[name] = connector_class(name).from_settings(settings, transport=transport, **extra)
             reconciliation = Reconciliation(
                 engine, connectors, ledger, tuple(settings.policy.purposes), secret or b"", now,
-                progress=progress or NoProgress(),
+                progress=progress or NoProgress(), leased=leased,
             )  # fmt: skip
             return await reconciliation.run(trigger=trigger, dry_run=dry_run, full=full, emails=emails)
         finally:
@@ -352,4 +368,6 @@ def run_once(
     try:
         return asyncio.run(go())
     finally:
+        for lease in held:
+            lease.release()
         engine.dispose()

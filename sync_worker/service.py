@@ -131,7 +131,13 @@ def runner_run_fn(
         for only in subset or [None]:
             report = await in_daemon_thread(
                 functools.partial(
-                    run_once, settings, trigger=request.trigger.value, dry_run=dry_run, only=only, full=full
+                    run_once,
+                    settings,
+                    trigger=request.trigger.value,
+                    dry_run=dry_run,
+                    only=only,
+                    full=full,
+                    leased=True,  # the scheduled job and webhook runs hold these connectors' leases
                 )
             )
             summaries.append(summary_of(report))

@@ -68,7 +68,7 @@ def run(
             )
             report = run_once(
                 settings, trigger="manual", dry_run=dry_run, only=connector, full=full, clock=clock,
-                progress=bars,
+                progress=bars, take_leases=True,
             )  # fmt: skip
     except NothingToRunError as error:
         typer.echo(f"sync-worker run: {error}", err=True)

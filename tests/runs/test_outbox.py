@@ -101,6 +101,20 @@ async def test_crash_after_claim_loses_nothing_the_next_run_takes_over_after_the
     assert vendor.status("a@example.nl", "newsletter") == Status.UNSUBSCRIBED
 
 
+async def test_crash_after_claim_the_lease_holder_takes_over_the_orphaned_claim_at_once(
+    engine: Engine,
+) -> None:
+    vendor, item = queued(engine)
+    vendor.crash_on_push = ProcessKilled()
+    with pytest.raises(ProcessKilled):
+        await outbox.push_system(engine, vendor.connector(), T0)
+    vendor.crash_on_push = None
+    # Every pusher holds the connector's lease: whoever holds it now knows the claimant died (R25).
+    await outbox.push_system(engine, vendor.connector(), T0 + timedelta(seconds=30), leased=True)
+    assert state_of(engine, item.change.key)["state"] == "done"
+    assert vendor.status("a@example.nl", "newsletter") == Status.UNSUBSCRIBED
+
+
 async def test_connector_exception_fails_the_batch_for_a_later_retry(engine: Engine) -> None:
     vendor, item = queued(engine)
     vendor.crash_on_push = ConnectionError("sandbox down")

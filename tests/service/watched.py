@@ -47,8 +47,10 @@ class Watched:
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line.decode("utf-8", "replace")
 
-    def expect(self, event: str, timeout: float = 60, **fields: Any) -> dict[str, Any]:
-        """The next output line with this event (and these fields); fails after ``timeout`` seconds."""
+    def expect(self, event: str | tuple[str, ...], timeout: float = 60, **fields: Any) -> dict[str, Any]:
+        """The next output line with this event, or one of these (and these fields); fails after
+        ``timeout`` seconds."""
+        events = (event,) if isinstance(event, str) else event
         deadline = time.monotonic() + timeout
         while (line := self._next_line(deadline)) is not None:
             try:
@@ -56,7 +58,7 @@ class Watched:
             except ValueError:
                 continue  # e.g. uvicorn's own plain-text lines
             self.seen.append(record)
-            if record.get("event") == event and all(record.get(k) == v for k, v in fields.items()):
+            if record.get("event") in events and all(record.get(k) == v for k, v in fields.items()):
                 return record
         raise AssertionError(
             f"no {event} {fields} within {timeout} s; saw {[r.get('event') for r in self.seen]}"

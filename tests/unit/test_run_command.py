@@ -43,7 +43,7 @@ def test_runner_runs_off_the_event_loop_with_the_trigger_and_all_connectors() ->
     request = RunRequest(Trigger.WEBHOOK, emails=frozenset({"a@example.com"}))
     summary = asyncio.run(run(request))
     # A webhook starts an incremental run of every connector (the runner pulls only without emails=).
-    assert calls == [{"trigger": "webhook", "dry_run": False, "only": None, "full": False}]
+    assert calls == [{"trigger": "webhook", "dry_run": False, "only": None, "full": False, "leased": True}]
     assert loop_threads == [False]
     assert (summary.status, summary.run_id, summary.pushed) == (RunStatus.SUCCESS, "r9", 1)
 
