@@ -27,6 +27,8 @@ from sync_worker.observe import Seen, observe
 from sync_worker.plan import Person, PlannedChange, plan
 from sync_worker.rulebook import policy_from_settings, secret_of
 from sync_worker.sql_ledger import SqlLedger
+from sync_worker.trigger import WebhookFact
+from sync_worker.webhook_facts import take_facts
 
 Clock = Callable[[], datetime]
 CHUNK = 1000
@@ -102,8 +104,14 @@ class Reconciliation:
         dry_run: bool = False,
         full: bool = False,
         emails: Iterable[str] | None = None,
+        facts: Sequence[WebhookFact] = (),
         run_id: str | None = None,
     ) -> RunReport:
+        """A run of everyone (pull every stream), or of the people in ``emails`` and ``facts`` only.
+
+        Webhook ``facts`` are the vendor's record of a change: observed and recorded like a pulled page,
+        then only those people are planned against the last snapshot of every other system and pushed.
+        """
         now = self.clock()
         report = RunReport(run_id or uuid.uuid4().hex[:12], trigger, dry_run, now)
         report.counts = {name: ConnectorCounts() for name in self.connectors}
@@ -116,6 +124,8 @@ class Reconciliation:
                     outbox.supersede_subscribes(conn, report.run_id, now)
                 # A crashed run's restrictive changes go out first: no opt-out waits on a pull (R25).
                 await self._push(report, now, RESTRICTIVE)
+            if facts:
+                emails = sorted({*(emails or ()), *self._take_facts(facts, report, now)})
             if emails is None:
                 await asyncio.gather(*(self._pull(name, report, now, full) for name in self.connectors))
             targets = sorted(set(emails)) if emails is not None else None
@@ -184,6 +194,16 @@ class Reconciliation:
             get_logger(run_id=run_id, connector=system).warning(
                 "record_rejected", record_id=error.record_id, field=error.field, error=error.message
             )
+
+    def _take_facts(self, facts: Sequence[WebhookFact], report: RunReport, now: datetime) -> set[str]:
+        purposes = {name: c.capabilities().purposes for name, c in self.connectors.items()}
+        with self.engine.begin() as conn:
+            taken = take_facts(conn, self.ledger, facts, purposes, now=now, run_id=report.run_id)
+        for name, counts in report.counts.items():
+            counts.pulled += sum(1 for fact in facts if fact.system == name)
+            counts.events += taken.events[name]
+            counts.echoes += taken.echoes[name]
+        return taken.emails
 
     def _plan(self, report: RunReport, now: datetime, targets: list[str] | None, full: bool) -> None:
         capabilities = {name: c.capabilities() for name, c in self.connectors.items()}
@@ -295,6 +315,7 @@ def run_once(
     only: str | None = None,
     full: bool = False,
     emails: Iterable[str] | None = None,
+    facts: Sequence[WebhookFact] = (),
     transport_for: Callable[[str], httpx.AsyncBaseTransport | None] | None = None,
     clock: Clock | None = None,
 ) -> RunReport:
@@ -327,7 +348,9 @@ def run_once(
             reconciliation = Reconciliation(
                 engine, connectors, ledger, tuple(settings.policy.purposes), secret or b"", now
             )
-            return await reconciliation.run(trigger=trigger, dry_run=dry_run, full=full, emails=emails)
+            return await reconciliation.run(
+                trigger=trigger, dry_run=dry_run, full=full, emails=emails, facts=facts
+            )
         finally:
             for connector in connectors.values():
                 await connector.aclose()
