@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,11 +20,12 @@ from sqlalchemy import Engine
 
 from config import Settings
 from connectors.base import Action, Connector, ContactRecord, Outcome, Page, PurchaseRecord, PushResult
+from connectors.http import counters_of
 from connectors.registry import connector_class
 from sync_worker import db, outbox, runlog, snapshot
 from sync_worker.ledger_port import ErasureRequest, LedgerPort, ObservedEvent
 from sync_worker.logs import get_logger
-from sync_worker.observe import Seen, observe
+from sync_worker.observe import ACCOUNT, TAG_PREFIX, Seen, observe
 from sync_worker.plan import Person, PlannedChange, plan
 from sync_worker.rulebook import policy_from_settings, secret_of
 from sync_worker.sql_ledger import SqlLedger
@@ -57,6 +59,9 @@ class RunReport:
     status: str = "running"
     counts: dict[str, ConnectorCounts] = field(default_factory=dict)
     error: str | None = None
+    # (connector, purpose label, accepted) -> results, and connector -> (retries, 429s): for /metrics.
+    pushes: Counter[tuple[str, str, bool]] = field(default_factory=Counter)
+    vendor_calls: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -257,12 +262,16 @@ class Reconciliation:
 
         answers = await asyncio.gather(*(one(name) for name in self.connectors))
         texts: dict[str, str] = {}
+        with self.engine.begin() as conn:
+            slots = outbox.slots_of(conn, [r.key for results in answers for r in results])
         for name, results in zip(self.connectors, answers, strict=True):
             for result in results:
-                if result.outcome == Outcome.ACCEPTED:
+                accepted = result.outcome == Outcome.ACCEPTED
+                if accepted:
                     report.counts[name].pushed += 1
                 else:
                     report.counts[name].failed += 1
+                report.pushes[name, purpose_label(slots.get(result.key, ACCOUNT)), accepted] += 1
                 texts[result.key] = _result_text(result)
         with self.engine.begin() as conn:
             runlog.log_push_results(conn, texts)
@@ -276,6 +285,13 @@ class Reconciliation:
                     snapshot.forget(conn, request.email)
                     outbox.forget(conn, request.email)
                     self.ledger.complete_erasure(conn, request, now)
+
+
+def purpose_label(slot: str) -> str:
+    """The metrics label of an outbox slot: the purpose, or ``account`` / ``tags`` for the others."""
+    if slot == ACCOUNT:
+        return "account"
+    return "tags" if slot.startswith(TAG_PREFIX) else slot
 
 
 def _count_planned(report: RunReport, planned: Sequence[PlannedChange]) -> None:
@@ -348,9 +364,13 @@ def run_once(
             reconciliation = Reconciliation(
                 engine, connectors, ledger, tuple(settings.policy.purposes), secret or b"", now
             )
-            return await reconciliation.run(
+            report = await reconciliation.run(
                 trigger=trigger, dry_run=dry_run, full=full, emails=emails, facts=facts
             )
+            for name, connector in connectors.items():
+                calls = counters_of(getattr(connector, "client", connector))
+                report.vendor_calls[name] = (calls.retries, calls.rate_limited)
+            return report
         finally:
             for connector in connectors.values():
                 await connector.aclose()

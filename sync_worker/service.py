@@ -69,6 +69,10 @@ def summary_of(report: Any) -> RunSummary:
         run_id=getattr(report, "run_id", None),
         pushed=sum(getattr(c, "pushed", 0) for c in counts),
         failed=sum(getattr(c, "failed", 0) for c in counts),
+        pushes=tuple(sorted((*key, n) for key, n in (getattr(report, "pushes", None) or {}).items())),
+        vendor_calls=tuple(
+            sorted((name, *calls) for name, calls in (getattr(report, "vendor_calls", None) or {}).items())
+        ),
     )
 
 
@@ -78,6 +82,8 @@ def _combined(summaries: list[RunSummary]) -> RunSummary:
         run_id=",".join(s.run_id for s in summaries if s.run_id) or None,
         pushed=sum(s.pushed for s in summaries),
         failed=sum(s.failed for s in summaries),
+        pushes=tuple(p for s in summaries for p in s.pushes),
+        vendor_calls=tuple(v for s in summaries for v in s.vendor_calls),
     )
 
 

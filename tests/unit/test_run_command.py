@@ -27,6 +27,17 @@ def test_report_totals_are_summed_over_its_connectors() -> None:
     assert (summary.status, summary.run_id, summary.pushed, summary.failed) == (RunStatus.PARTIAL, "r1", 5, 1)
 
 
+def test_summary_carries_pushes_by_purpose_and_vendor_retries_for_the_metrics() -> None:
+    raw = report("success", "r3", klaviyo=(1, 0))
+    raw.pushes = {("klaviyo", "newsletter", True): 1}
+    raw.vendor_calls = {"klaviyo": (2, 1)}
+    summary = summary_of(raw)
+    assert (summary.pushes, summary.vendor_calls) == (
+        (("klaviyo", "newsletter", True, 1),),
+        (("klaviyo", 2, 1),),
+    )
+
+
 def test_unknown_report_status_counts_as_failed() -> None:
     assert summary_of(report("running", "r2")).status is RunStatus.FAILED
 
