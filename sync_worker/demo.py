@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +25,7 @@ from sync_worker.ledger.erasure import erase
 from sync_worker.ledger.ingest import append_events, append_purchases
 from sync_worker.ledger.records import ConsentEventIn, PurchaseIn
 from sync_worker.policy import Evidence
-from sync_worker.rulebook import policy_from_settings
+from sync_worker.rulebook import policy_from_settings, secret_of
 
 SECRET = "demo-secret-key-not-for-production"  # noqa: S105  (a local demo ledger, no real data)
 CATALOG = {
@@ -124,6 +124,27 @@ def seed_vendors(boxes: list[Sandbox], people: int, rng: random.Random) -> None:
         roll = rng.random()
         status = Status.NOT_SUBSCRIBED if roll > 0.85 else Status.SUBSCRIBED
         everywhere(f"customer{n:03d}@example.nl", status, {"newsletter"})
+
+
+def grant_newsletter(settings: Settings, emails: Sequence[str], start: datetime) -> None:
+    """Double opt-in newsletter grants from our own form a month before ``start``, in the ledger
+    (tests and benchmarks whose people must stay subscribed through a first run)."""
+    engine = db.make_engine(settings.database_url)
+    db.upgrade(engine)
+    at = start - timedelta(days=30)
+    events: list[ConsentEventIn] = []
+    for n, email in enumerate(emails):
+        grant = ConsentEventIn(
+            email=email, source="website", source_event_id=f"f-{n}", purpose="newsletter", action="grant",
+            occurred_at=at, method="web_form", collection_point="website:newsletter-form",
+            evidence=Evidence(checkbox_prechecked=False, was_required=False),
+        )  # fmt: skip
+        events += [grant, grant.model_copy(update={"action": "confirm", "source_event_id": f"f-{n}:c"})]
+    with engine.begin() as conn:
+        append_events(
+            conn, events, policy=policy_from_settings(settings), secret=secret_of(settings), now=start
+        )
+    engine.dispose()
 
 
 def seed_ledger(settings: Settings, people: int, rng: random.Random, now: datetime) -> None:
