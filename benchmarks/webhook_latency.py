@@ -24,7 +24,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,15 @@ def four_sandboxes(
         yield boxes, env
 
 
+async def serve_while(settings: Any, probe: Probe, port: int, send: Callable[[str], None]) -> None:
+    """Serve until ``send`` (on a thread of its own) has sent every webhook and seen its result."""
+    stop = asyncio.Event()
+    service = asyncio.create_task(serve_async(settings, probe, stop=stop))
+    await asyncio.to_thread(send, f"http://127.0.0.1:{port}")
+    stop.set()
+    await service
+
+
 def measure(requests: int, with_runner: bool, *, unlimited: bool = False) -> list[float]:
     if with_runner:
         return measure_everywhere(requests, unlimited=unlimited)
@@ -148,14 +157,7 @@ def measure(requests: int, with_runner: bool, *, unlimited: bool = False) -> lis
                         raise SystemExit(f"the run for request {i} never finished")
                     latencies.append(probe.started[email] - sent)
 
-        async def bench() -> None:
-            stop = asyncio.Event()
-            service = asyncio.create_task(serve_async(settings, probe, stop=stop))
-            await asyncio.to_thread(send, f"http://127.0.0.1:{port}")
-            stop.set()
-            await service
-
-        asyncio.run(bench())
+        asyncio.run(serve_while(settings, probe, port, send))
     return latencies
 
 
@@ -208,14 +210,7 @@ def measure_everywhere(requests: int, *, unlimited: bool = False) -> list[float]
             for box in boxes.values():
                 box.webhooks.close()
 
-        async def bench() -> None:
-            stop = asyncio.Event()
-            service = asyncio.create_task(serve_async(settings, probe, stop=stop))
-            await asyncio.to_thread(send, f"http://127.0.0.1:{port}")
-            stop.set()
-            await service
-
-        asyncio.run(bench())
+        asyncio.run(serve_while(settings, probe, port, send))
     return latencies
 
 

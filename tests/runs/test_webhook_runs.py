@@ -2,57 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine
 
 from connectors.base import GlobalState, Status
 from sync_worker.ledger_port import EventKind
-from sync_worker.runner import Reconciliation, RunReport
+from sync_worker.runner import RunReport
 from sync_worker.trigger import WebhookFact
-from tests.runs.fakes import T0, FakeLedger, FakeVendor
+from tests.runs.fakes import T0, FakeVendor
+from tests.runs.test_runner import PURPOSES
+from tests.runs.test_runner import World as RunnerWorld
 
-PURPOSES = ("newsletter", "promotions")
 JAN = "jan@example.nl"
 
 
-class World:
-    """Four vendors (A..D), one ledger, one database, a clock a minute further per run."""
+class World(RunnerWorld):
+    """The runner tests' world with a fourth vendor: A..D, one ledger, one database."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.vendors = {
-            "mailchimp": FakeVendor("mailchimp", PURPOSES),
-            "klaviyo": FakeVendor("klaviyo", PURPOSES),
-            "hubspot": FakeVendor("hubspot", PURPOSES),
-            "shopify": FakeVendor("shopify", ["newsletter"], tags=False),
-        }
-        self.ledger = FakeLedger()
-        self.now = T0
+        super().__init__(engine)
+        self.hubspot = FakeVendor("hubspot", PURPOSES)
+        self.vendors = [self.mailchimp, self.klaviyo, self.hubspot, self.shopify]
+        self.by_name = {v.name: v for v in self.vendors}
 
-    async def run(self, facts: tuple[WebhookFact, ...] = ()) -> RunReport:
-        self.now += timedelta(minutes=1)
-        moment = self.now
-
-        def clock() -> datetime:
-            return moment
-
-        reconciliation = Reconciliation(
-            engine=self.engine,
-            connectors={name: v.connector() for name, v in self.vendors.items()},
-            ledger=self.ledger,
-            purposes=PURPOSES,
-            secret=b"test-secret",
-            clock=clock,
-        )
-        return await reconciliation.run(trigger="webhook" if facts else "schedule", facts=facts)
+    async def run(self, facts: tuple[WebhookFact, ...] = (), **kw: object) -> RunReport:
+        return await super().run(facts=facts, **kw)
 
     def pulls(self) -> int:
-        return sum(v.pull_requests for v in self.vendors.values())
+        return sum(v.pull_requests for v in self.vendors)
 
     def external_id(self, system: str, email: str) -> str:
-        vendor = self.vendors[system]
+        vendor = self.by_name[system]
         return vendor.record(vendor.contacts[email]).external_id
 
 
@@ -60,7 +42,7 @@ class World:
 async def world(engine: Engine) -> World:
     world = World(engine)
     world.ledger.grant(JAN, "newsletter")
-    for vendor in world.vendors.values():
+    for vendor in world.vendors:
         vendor.add(JAN, Status.SUBSCRIBED)
     await world.run()  # the snapshot every later webhook is observed against
     return world
@@ -70,14 +52,14 @@ def unsubscribe(
     world: World, system: str, *, email: str | None = JAN, at: datetime | None = None
 ) -> WebhookFact:
     """What the vendor's own record now says, as its webhook parser hands it over."""
-    world.vendors[system].set_status(JAN, "newsletter", Status.UNSUBSCRIBED)
+    world.by_name[system].set_status(JAN, "newsletter", Status.UNSUBSCRIBED)
     return WebhookFact(
         system,
         "unsubscribe",
         email,
         world.external_id(system, JAN),
         "evt-1",
-        at or world.vendors[system].clock,
+        at or world.by_name[system].clock,
         status=Status.UNSUBSCRIBED,
     )
 
@@ -105,7 +87,7 @@ async def test_unsubscribe_webhook_is_recorded_once_and_pushed_to_the_other_thre
     assert withdrawals(world) == [("newsletter", "mailchimp")]
     assert (report.counts["mailchimp"].events, report.counts["mailchimp"].echoes) == (1, 1)
     for name in ("klaviyo", "hubspot", "shopify"):
-        assert world.vendors[name].status(JAN, "newsletter") == Status.UNSUBSCRIBED, name
+        assert world.by_name[name].status(JAN, "newsletter") == Status.UNSUBSCRIBED, name
     assert report.pushes == {
         ("klaviyo", "newsletter", True): 1,
         ("hubspot", "newsletter", True): 1,
@@ -123,7 +105,7 @@ async def test_unsubscribe_webhook_is_recorded_once_and_pushed_to_the_other_thre
 async def test_echo_webhook_of_our_own_push_records_nothing(world: World) -> None:
     await world.run((unsubscribe(world, "mailchimp"),))
     events = dict(world.ledger.events)
-    klaviyo = world.vendors["klaviyo"]
+    klaviyo = world.by_name["klaviyo"]
     # Klaviyo tells us about the unsubscribe we just pushed there.
     echo = WebhookFact(
         "klaviyo",
@@ -143,14 +125,14 @@ async def test_echo_webhook_of_our_own_push_records_nothing(world: World) -> Non
 
 
 async def test_id_only_webhook_is_resolved_through_the_snapshot(world: World) -> None:
-    world.vendors["hubspot"].set_global(JAN, GlobalState.UNSUBSCRIBED_ALL)
+    world.by_name["hubspot"].set_global(JAN, GlobalState.UNSUBSCRIBED_ALL)
     fact = WebhookFact(
         "hubspot",
         "contact.propertyChange:hs_email_optout",
         None,
         world.external_id("hubspot", JAN),
         "evt-3",
-        world.vendors["hubspot"].clock,
+        world.by_name["hubspot"].clock,
         global_state=GlobalState.UNSUBSCRIBED_ALL,
     )
 
@@ -160,7 +142,7 @@ async def test_id_only_webhook_is_resolved_through_the_snapshot(world: World) ->
 
     new = [world.ledger.events[key] for key in set(world.ledger.events) - before]
     assert [(e.email, e.source, e.kind, e.rule) for e in new] == [(JAN, "hubspot", EventKind.OBJECT, "R17")]
-    assert world.vendors["mailchimp"].status(JAN, "newsletter") == Status.UNSUBSCRIBED
+    assert world.by_name["mailchimp"].status(JAN, "newsletter") == Status.UNSUBSCRIBED
 
 
 async def test_webhook_for_unknown_vendor_id_records_nothing_and_leaves_it_to_the_schedule(
