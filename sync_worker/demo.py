@@ -126,20 +126,35 @@ def seed_vendors(boxes: list[Sandbox], people: int, rng: random.Random) -> None:
         everywhere(f"customer{n:03d}@example.nl", status, {"newsletter"})
 
 
+def form_grant(
+    email: str, purpose: str, point: str, at: datetime, ref: str, *, confirm: bool = True
+) -> list[ConsentEventIn]:
+    """A grant from one of our own web forms, confirmed by the double opt-in click unless ``confirm`` is false."""
+    base = ConsentEventIn(
+        email=email, source="website", source_event_id=ref, purpose=purpose, action="grant",
+        occurred_at=at, method="web_form", collection_point=point,
+        evidence=Evidence(checkbox_prechecked=False, was_required=False),
+    )  # fmt: skip
+    if not confirm:
+        return [base]
+    click = base.model_copy(
+        update={"action": "confirm", "source_event_id": f"{ref}:confirm", "occurred_at": at + timedelta(minutes=7),
+                "method": "double_opt_in_click"}
+    )  # fmt: skip
+    return [base, click]
+
+
 def grant_newsletter(settings: Settings, emails: Sequence[str], start: datetime) -> None:
     """Double opt-in newsletter grants from our own form a month before ``start``, in the ledger
     (tests and benchmarks whose people must stay subscribed through a first run)."""
     engine = db.make_engine(settings.database_url)
     db.upgrade(engine)
     at = start - timedelta(days=30)
-    events: list[ConsentEventIn] = []
-    for n, email in enumerate(emails):
-        grant = ConsentEventIn(
-            email=email, source="website", source_event_id=f"f-{n}", purpose="newsletter", action="grant",
-            occurred_at=at, method="web_form", collection_point="website:newsletter-form",
-            evidence=Evidence(checkbox_prechecked=False, was_required=False),
-        )  # fmt: skip
-        events += [grant, grant.model_copy(update={"action": "confirm", "source_event_id": f"f-{n}:c"})]
+    events = [
+        event
+        for n, email in enumerate(emails)
+        for event in form_grant(email, "newsletter", "website:newsletter-form", at, f"f-{n}")
+    ]
     with engine.begin() as conn:
         append_events(
             conn, events, policy=policy_from_settings(settings), secret=secret_of(settings), now=start
@@ -151,31 +166,15 @@ def seed_ledger(settings: Settings, people: int, rng: random.Random, now: dateti
     policy = policy_from_settings(settings)
     secret = SECRET.encode()
 
-    def grant(
-        email: str, purpose: str, point: str, at: datetime, ref: str, *, confirm: bool = True
-    ) -> list[ConsentEventIn]:
-        base = ConsentEventIn(
-            email=email, source="website", source_event_id=ref, purpose=purpose, action="grant",
-            occurred_at=at, method="web_form", collection_point=point,
-            evidence=Evidence(checkbox_prechecked=False, was_required=False),
-        )  # fmt: skip
-        if not confirm:
-            return [base]
-        click = base.model_copy(
-            update={"action": "confirm", "source_event_id": f"{ref}:confirm", "occurred_at": at + timedelta(minutes=7),
-                    "method": "double_opt_in_click"}
-        )  # fmt: skip
-        return [base, click]
-
     month = timedelta(days=30)
     events = [
-        *grant("dana@example.nl", "newsletter", "website:newsletter-form", now - 6 * month, "f-dana"),
-        *grant("lena@example.nl", "lead_magnet", "website:ebook-form", now - 2 * month, "f-lena"),
-        *grant("uma@example.nl", "newsletter", "website:newsletter-form", now - 9 * month, "f-uma"),
-        *grant("sam@example.nl", "newsletter", "website:newsletter-form", now - 9 * month, "f-sam"),
-        *grant("eddy@example.nl", "newsletter", "website:newsletter-form", now - 9 * month, "f-eddy"),
+        *form_grant("dana@example.nl", "newsletter", "website:newsletter-form", now - 6 * month, "f-dana"),
+        *form_grant("lena@example.nl", "lead_magnet", "website:ebook-form", now - 2 * month, "f-lena"),
+        *form_grant("uma@example.nl", "newsletter", "website:newsletter-form", now - 9 * month, "f-uma"),
+        *form_grant("sam@example.nl", "newsletter", "website:newsletter-form", now - 9 * month, "f-sam"),
+        *form_grant("eddy@example.nl", "newsletter", "website:newsletter-form", now - 9 * month, "f-eddy"),
     ]
-    checkout = grant(
+    checkout = form_grant(
         "piet@example.nl", "newsletter", "shopify:checkout", now - month, "c-piet", confirm=False
     )
     # What the checkout showed comes from the catalog: its box was pre-ticked (R3).
@@ -190,7 +189,7 @@ def seed_ledger(settings: Settings, people: int, rng: random.Random, now: dateti
     for n in range(people):
         if rng.random() < 0.6:
             at = now - timedelta(days=rng.randint(5, 300))
-            events += grant(
+            events += form_grant(
                 f"customer{n:03d}@example.nl", "newsletter", "website:newsletter-form", at, f"f-{n}"
             )
     purchases = [

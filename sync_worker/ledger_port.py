@@ -15,7 +15,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
-from connectors.base import Basis, Evidence, PurchaseRecord
+from connectors.base import Basis, Evidence, PurchaseRecord, RecordError
 
 
 class EventKind(StrEnum):
@@ -89,6 +89,14 @@ def basis_of(decision: DecisionLike) -> Basis:
 
 
 @dataclass(frozen=True, slots=True)
+class Recorded:
+    """What the ledger made of one page: how many events were new, and the records it refused."""
+
+    inserted: int
+    rejected: tuple[RecordError, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ErasureRequest:
     request_id: int
     email: str
@@ -99,8 +107,8 @@ class LedgerPort(Protocol):
 
     def record(
         self, conn: Connection, events: Sequence[ObservedEvent], purchases: Sequence[PurchaseRecord]
-    ) -> int:
-        """Append events and purchases (idempotently); return how many events were new."""
+    ) -> Recorded:
+        """Append events and purchases (idempotently); refused records are skipped and returned."""
         ...
 
     def decide(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -268,8 +268,12 @@ async def push_system(
     *,
     actions: Sequence[Action] | None = None,
     claim_size: int = 2000,
+    on_batch: Callable[[int], None] | None = None,
 ) -> list[PushResult]:
-    """Drain ``connector``'s outbox: claim, push in vendor-sized batches (bounded concurrency), settle."""
+    """Drain ``connector``'s outbox: claim, push in vendor-sized batches (bounded concurrency), settle.
+
+    ``on_batch`` hears the size of each batch once the vendor has answered it (progress bars).
+    """
     caps = connector.capabilities()
     gate = asyncio.Semaphore(max(1, caps.max_concurrency))
     settled: list[PushResult] = []
@@ -281,6 +285,9 @@ async def push_system(
             except Exception as error:  # any failure of a batch: each item is retried later
                 reason = f"{type(error).__name__}: {error}"
                 return [PushResult(c.key, Outcome.RETRY_LATER, reason) for c in batch]
+            finally:
+                if on_batch is not None:
+                    on_batch(len(batch))
         by_key = {r.key: r for r in answered}
         # A change the connector did not answer for is not done: retry it later.
         return [by_key.get(c.key) or PushResult(c.key, Outcome.RETRY_LATER, "no answer") for c in batch]

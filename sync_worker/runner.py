@@ -19,7 +19,16 @@ import httpx
 from sqlalchemy import Engine
 
 from config import Settings
-from connectors.base import Action, Connector, ContactRecord, Outcome, Page, PurchaseRecord, PushResult
+from connectors.base import (
+    Action,
+    Connector,
+    ContactRecord,
+    Outcome,
+    Page,
+    PurchaseRecord,
+    PushResult,
+    RecordError,
+)
 from connectors.http import counters_of
 from connectors.registry import connector_class
 from sync_worker import db, outbox, runlog, snapshot
@@ -27,6 +36,7 @@ from sync_worker.ledger_port import ErasureRequest, LedgerPort, ObservedEvent
 from sync_worker.logs import get_logger
 from sync_worker.observe import ACCOUNT, TAG_PREFIX, Seen, observe
 from sync_worker.plan import Person, PlannedChange, plan
+from sync_worker.progress import NoProgress, Progress
 from sync_worker.rulebook import policy_from_settings, secret_of
 from sync_worker.sql_ledger import SqlLedger
 from sync_worker.trigger import WebhookFact
@@ -101,6 +111,7 @@ class Reconciliation:
     secret: bytes
     clock: Clock = utc_now
     chunk: int = CHUNK
+    progress: Progress = field(default_factory=NoProgress)
 
     async def run(
         self,
@@ -164,8 +175,11 @@ class Reconciliation:
                 cursors = snapshot.load_cursors(conn, name)
             for info in connector.capabilities().streams:
                 since = None if full or not info.incremental else cursors.get(info.name)
+                pages = 0
                 async for page in connector.pull(info.name, since=since):
                     self._take(name, page, report.run_id, counts, now)
+                    pages += 1
+                    self.progress.pulled_page(name, info.name, pages, len(page.records))
         except Exception as error:  # one vendor failing leaves the others' runs intact
             counts.error = f"{type(error).__name__}: {error}"
             log.warning("pull_failed", error=counts.error)
@@ -175,7 +189,6 @@ class Reconciliation:
         contacts = {r.email: r for r in page.records if isinstance(r, ContactRecord)}
         purchases = [r for r in page.records if isinstance(r, PurchaseRecord)]
         counts.pulled += len(page.records)
-        counts.rejected_records += len(page.errors)
         with self.engine.begin() as conn:
             emails = list(contacts)
             previous = snapshot.load_seen(conn, emails, system) if emails else {}
@@ -189,21 +202,27 @@ class Reconciliation:
                 counts.echoes += len(result.echoes)
                 outbox.verify(conn, system, email, sorted(result.echoes), outcome="echo", now=now)
                 outbox.verify(conn, system, email, sorted(result.mismatches), outcome="differs", now=now)
-            counts.events += self.ledger.record(conn, events, purchases)
+            recorded = self.ledger.record(conn, events, purchases)
+            counts.events += recorded.inserted
             snapshot.save_seen(conn, system, seen, now)
             snapshot.mark_dirty(conn, sorted({p.email for p in purchases}))
-            runlog.log_rejected(conn, run_id, page.errors)
+            # Records the vendor's data or the ledger refused: the operator reviews them in `sync-worker log`.
+            # One vendor record feeds several events (one per purpose): its refusal is listed once.
+            rejected = list(dict.fromkeys([*page.errors, *recorded.rejected]))
+            counts.rejected_records += len(rejected)
+            runlog.log_rejected(conn, run_id, rejected)
             if page.checkpoint is not None:
                 snapshot.save_cursor(conn, system, page.stream, page.checkpoint, now)
-        for error in page.errors:
-            get_logger(run_id=run_id, connector=system).warning(
-                "record_rejected", record_id=error.record_id, field=error.field, error=error.message
-            )
+        _warn_rejected(run_id, rejected)
 
     def _take_facts(self, facts: Sequence[WebhookFact], report: RunReport, now: datetime) -> set[str]:
         purposes = {name: c.capabilities().purposes for name, c in self.connectors.items()}
         with self.engine.begin() as conn:
             taken = take_facts(conn, self.ledger, facts, purposes, now=now, run_id=report.run_id)
+            runlog.log_rejected(conn, report.run_id, taken.rejected)
+        for error in taken.rejected:
+            report.counts[error.system].rejected_records += 1
+        _warn_rejected(report.run_id, taken.rejected)
         for name, counts in report.counts.items():
             counts.pulled += sum(1 for fact in facts if fact.system == name)
             counts.events += taken.events[name]
@@ -258,7 +277,13 @@ class Reconciliation:
 
     async def _push(self, report: RunReport, now: datetime, actions: Sequence[Action] | None) -> None:
         async def one(name: str) -> list[PushResult]:
-            return await outbox.push_system(self.engine, self.connectors[name], now, actions=actions)
+            return await outbox.push_system(
+                self.engine,
+                self.connectors[name],
+                now,
+                actions=actions,
+                on_batch=lambda size: self.progress.pushed_batch(name, size),
+            )
 
         answers = await asyncio.gather(*(one(name) for name in self.connectors))
         texts: dict[str, str] = {}
@@ -285,6 +310,13 @@ class Reconciliation:
                     snapshot.forget(conn, request.email)
                     outbox.forget(conn, request.email)
                     self.ledger.complete_erasure(conn, request, now)
+
+
+def _warn_rejected(run_id: str, errors: Iterable[RecordError]) -> None:
+    for error in errors:
+        get_logger(run_id=run_id, connector=error.system).warning(
+            "record_rejected", record_id=error.record_id, field=error.field, error=error.message
+        )
 
 
 def purpose_label(slot: str) -> str:
@@ -334,6 +366,7 @@ def run_once(
     facts: Sequence[WebhookFact] = (),
     transport_for: Callable[[str], httpx.AsyncBaseTransport | None] | None = None,
     clock: Clock | None = None,
+    progress: Progress | None = None,
 ) -> RunReport:
     """The composition root of one run: settings -> engine, ledger, connectors -> Reconciliation."""
     names = settings.enabled_vendors()
@@ -362,8 +395,9 @@ def run_once(
                 extra: dict[str, Any] = {"clock": clock} if clock else {}
                 connectors[name] = connector_class(name).from_settings(settings, transport=transport, **extra)
             reconciliation = Reconciliation(
-                engine, connectors, ledger, tuple(settings.policy.purposes), secret or b"", now
-            )
+                engine, connectors, ledger, tuple(settings.policy.purposes), secret or b"", now,
+                progress=progress or NoProgress(),
+            )  # fmt: skip
             report = await reconciliation.run(
                 trigger=trigger, dry_run=dry_run, full=full, emails=emails, facts=facts
             )

@@ -32,7 +32,9 @@ class ObservedState(SQLModel, table=True):
     __tablename__ = "observed_state"
 
     system: str = Field(primary_key=True)
-    email: str = Field(primary_key=True)
+    # Indexed on its own: planning reads the snapshot by person (load_seen, next_people), which the
+    # (system, email, slot) key cannot serve; without it every batch scans the whole table.
+    email: str = Field(primary_key=True, index=True)
     slot: str = Field(primary_key=True)  # a purpose, or "*" for the account row (global state, tags)
     value: str
     external_id: str | None = None

@@ -15,13 +15,12 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from connectors.base import Evidence as VendorEvidence
-from connectors.base import PurchaseRecord
+from connectors.base import PurchaseRecord, RecordError
 from sync_worker.ledger.erasure import mark_erasure_pushed, pending_erasures
 from sync_worker.ledger.facts import load_facts
 from sync_worker.ledger.ingest import append_events, append_purchases
 from sync_worker.ledger.records import ConsentEventIn, PurchaseIn
-from sync_worker.ledger_port import DecisionLike, ErasureRequest, EventKind, ObservedEvent
-from sync_worker.logs import get_logger
+from sync_worker.ledger_port import DecisionLike, ErasureRequest, EventKind, ObservedEvent, Recorded
 from sync_worker.policy import ALL_PURPOSES, Evidence, Policy, decide_all
 
 T = TypeVar("T")
@@ -112,13 +111,27 @@ class SqlLedger:
 
     def record(
         self, conn: Connection, events: Sequence[ObservedEvent], purchases: Sequence[PurchaseRecord]
-    ) -> int:
+    ) -> Recorded:
         now = self.clock()
-        records = [r for e in events for r in (_valid(to_records, e, e.source_event_id) or [])]
-        bought = [r for r in (_valid(to_purchase, p, p.order_id) for p in purchases) if r is not None]
+        refused: list[RecordError] = []
+        records = [
+            r
+            for e in events
+            for r in (_valid(to_records, e, e.source, e.external_id or e.source_event_id, refused) or [])
+        ]
+        bought = [
+            r
+            for r in (_valid(to_purchase, p, p.system, p.order_id, refused) for p in purchases)
+            if r is not None
+        ]
         result = append_events(conn, records, policy=self.policy, secret=self.secret, now=now)
-        append_purchases(conn, bought, secret=self.secret, now=now)
-        return result.inserted
+        bought_result = append_purchases(conn, bought, secret=self.secret, now=now)
+        # Ingest refusals name the record as "source:source_event_id".
+        refused.extend(
+            RecordError(r.ref.partition(":")[0], r.ref.partition(":")[2] or None, r.field, r.message)
+            for r in [*result.rejected, *bought_result.rejected]
+        )
+        return Recorded(result.inserted, tuple(refused))
 
     def decide(
         self, conn: Connection, emails: Sequence[str], purposes: Sequence[str], now: datetime
@@ -136,13 +149,15 @@ class SqlLedger:
         mark_erasure_pushed(conn, request.request_id, now)
 
 
-def _valid(convert: Callable[[T], R], item: T, ref: str) -> R | None:
-    """A record the ledger refuses is reported and skipped; the rest of the page goes on."""
+def _valid(
+    convert: Callable[[T], R], item: T, system: str, record_id: str, refused: list[RecordError]
+) -> R | None:
+    """A record the ledger refuses is collected for the run's log and skipped; the rest of the page goes on."""
     try:
         return convert(item)
     except ValidationError as error:
-        field = ".".join(str(p) for p in error.errors()[0]["loc"]) if error.errors() else "?"
-        get_logger().warning(
-            "ledger_record_rejected", ref=ref, field=field, error=str(error.errors()[0]["msg"])
-        )
+        problems = error.errors()
+        field = ".".join(str(p) for p in problems[0]["loc"]) if problems else "?"
+        message = str(problems[0]["msg"]) if problems else str(error)
+        refused.append(RecordError(system, record_id, field or "?", message))
         return None

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from connectors.base import ContactRecord, GlobalState, PurposeState, Status
+from connectors.base import ContactRecord, GlobalState, PurposeState, RecordError, Status
 from sync_worker import outbox, snapshot
 from sync_worker.ledger_port import LedgerPort, ObservedEvent
 from sync_worker.logs import get_logger
@@ -34,6 +34,7 @@ class FactsTaken:
     echoes: Counter[str] = field(default_factory=Counter)
     unknown: list[WebhookFact] = field(default_factory=list)  # a vendor id no snapshot knows
     deferred: list[WebhookFact] = field(default_factory=list)  # no restrictive state: the schedule reads it
+    rejected: list[RecordError] = field(default_factory=list)  # what the ledger refused, by record and field
 
 
 def restrictive(fact: WebhookFact) -> bool:
@@ -113,7 +114,9 @@ def take_facts(
         outbox.verify(conn, fact.system, email, sorted(result.echoes), outcome="echo", now=now)
         outbox.verify(conn, fact.system, email, sorted(result.mismatches), outcome="differs", now=now)
         events: list[ObservedEvent] = list(result.events)
-        taken.events[fact.system] += ledger.record(conn, events, [])
+        recorded = ledger.record(conn, events, [])
+        taken.events[fact.system] += recorded.inserted
+        taken.rejected.extend(error for error in recorded.rejected if error not in taken.rejected)
         taken.echoes[fact.system] += len(result.echoes)
         snapshot.save_seen(conn, fact.system, {email: result.seen}, now)
         taken.emails.add(email)

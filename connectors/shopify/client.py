@@ -7,6 +7,7 @@ back as ``userErrors`` inside ``data``. Bad credentials are a 401 with ``{"error
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -61,7 +62,24 @@ def _is_throttled(body: Any) -> bool:
 
 class ShopifyHTTP(VendorHTTP):
     """VendorHTTP that also treats a 200 carrying THROTTLED as a rate limit, so the shared policy retries
-    it after the wait the bucket's own numbers give."""
+    it after the wait the bucket's own numbers give; and that has every attempt, retries included, reserve
+    its query cost from the shared pacer first (``cost=`` on ``request``)."""
+
+    def __init__(self, *args: Any, pacer: Pacer, concurrency: int = 10, **kwargs: Any) -> None:
+        super().__init__(*args, concurrency=concurrency, **kwargs)
+        self.pacer = pacer
+        # Only a request about to be sent reserves its cost, not one still queued for a connection.
+        self.slots = asyncio.Semaphore(concurrency)
+
+    async def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        cost = float(kwargs.pop("cost", 0.0))
+        async with self.slots:
+            await self.pacer.reserve(cost)
+            try:
+                return await super()._send_once(method, url, **kwargs)
+            except BaseException:
+                self.pacer.release(cost)
+                raise
 
     def raise_for(self, response: httpx.Response) -> ConnectorError | None:
         failure = super().raise_for(response)
@@ -77,14 +95,21 @@ class ShopifyHTTP(VendorHTTP):
         except ValueError:
             return TransientError(SYSTEM, f"answer is not JSON: {response.text[:200]}", status=200)
         if _is_throttled(body):
+            # The bucket's state now; this attempt's reservation is given back as it fails.
+            self.pacer.observe(body)
             return RateLimitedError(SYSTEM, "Throttled", retry_after=_throttle_wait(body), status=200)
         return None
 
 
 @dataclass
 class Pacer:
-    """Our estimate of the shop's cost bucket, from the last ``throttleStatus``: a request waits until the
-    bucket should hold its cost instead of asking and being throttled."""
+    """Our estimate of the shop's cost bucket, shared by every request of one client.
+
+    Concurrent requests race for the same bucket, so each attempt reserves its cost before it is sent:
+    ``available`` is what the shop last reported, restored since at its rate, minus what requests still in
+    flight have reserved. When the bucket is too low the reservation waits, holding the lock, so requests
+    queue up one by one instead of all being throttled and spending their retries.
+    """
 
     sleep: Sleep
     ticker: Callable[[], float] = time.monotonic
@@ -92,24 +117,49 @@ class Pacer:
     maximum: float = 0.0
     restore_rate: float = 0.0
     seen_at: float = 0.0
+    pending: float = 0.0  # cost reserved by requests whose answer has not come back
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    async def reserve(self, cost: float) -> None:
+        """Wait until the bucket should hold ``cost`` on top of every earlier reservation, then take it."""
+        async with self._lock:
+            others, self.pending = self.pending, self.pending + cost
+            if self.available is None or self.restore_rate <= 0:
+                return  # nothing known yet: the first answer tells the bucket's size and rate
+            now = self.ticker()
+            # The shop's bucket fills up to its maximum; what others reserved is not ours to take.
+            # seen_at lies ahead of now after a reservation that waited: the bucket is in debt until then.
+            restored = self.available + (now - self.seen_at) * self.restore_rate
+            expected = min(self.maximum - others, restored)
+            wait = max(0.0, (cost - expected) / self.restore_rate)
+            if wait > 0:
+                await self.sleep(wait)
+            # Counted from the moment of asking, so the estimate holds whether or not the clock moved.
+            self.available = expected + wait * self.restore_rate - cost
+            self.seen_at = now + wait
+
+    def release(self, cost: float) -> None:
+        """The request was not charged (throttled, refused or failed): give its reservation back."""
+        self.pending = max(0.0, self.pending - cost)
+        if self.available is not None:
+            self.available += cost
+
+    def charged(self, cost: float, body: Mapping[str, Any]) -> None:
+        """The request was answered and charged: the shop's own figure replaces our estimate."""
+        self.pending = max(0.0, self.pending - cost)
+        self.observe(body)
 
     def observe(self, body: Mapping[str, Any]) -> None:
         status = ((body.get("extensions") or {}).get("cost") or {}).get("throttleStatus") or {}
         try:
-            self.available = float(status["currentlyAvailable"])
+            available = float(status["currentlyAvailable"])
             self.maximum = float(status["maximumAvailable"])
             self.restore_rate = float(status["restoreRate"])
         except (KeyError, TypeError, ValueError):
             return
+        # Requests still in flight have not been charged in this figure yet.
+        self.available = available - self.pending
         self.seen_at = self.ticker()
-
-    async def wait_for(self, cost: float) -> None:
-        if self.available is None or self.restore_rate <= 0:
-            return
-        elapsed = self.ticker() - self.seen_at
-        expected = min(self.maximum, self.available + elapsed * self.restore_rate)
-        if expected < cost:
-            await self.sleep((cost - expected) / self.restore_rate)
 
 
 @dataclass(frozen=True)
@@ -124,21 +174,21 @@ class GraphQLResult:
 
 
 class ShopifyClient:
-    def __init__(self, http: VendorHTTP, pacer: Pacer) -> None:
+    def __init__(self, http: ShopifyHTTP) -> None:
         self.http = http
-        self.pacer = pacer
+        self.pacer = http.pacer
 
     async def execute(self, document: str, variables: Mapping[str, Any], cost: float) -> GraphQLResult:
         """Run one document; raise RejectedError when Shopify answered with errors and no data at all."""
-        await self.pacer.wait_for(cost)
         response = await self.http.request(
-            "POST", GRAPHQL_PATH, json={"query": document, "variables": dict(variables)}
+            "POST", GRAPHQL_PATH, json={"query": document, "variables": dict(variables)}, cost=cost
         )
         try:
             body = response.json()
         except ValueError as error:
+            self.pacer.charged(cost, {})
             raise TransientError(SYSTEM, f"answer is not JSON: {response.text[:200]}", status=200) from error
-        self.pacer.observe(body)
+        self.pacer.charged(cost, body if isinstance(body, Mapping) else {})
         errors = [e for e in body.get("errors") or [] if isinstance(e, Mapping)]
         if body.get("data") is None:
             raise RejectedError(SYSTEM, _errors_text(body.get("errors")) or "no data in answer", status=200)

@@ -81,8 +81,11 @@ class ShopifyConnector:
             max_connections=cls.max_concurrency,
             transport=transport,
         )
-        http = ShopifyHTTP(SYSTEM, client, describe, retry=retry, concurrency=cls.max_concurrency)
-        return cls(shop, ShopifyClient(http, Pacer(sleep=retry.sleep)), now_of(clock) or utc_now)
+        pacer = Pacer(sleep=retry.sleep)  # one bucket estimate for all concurrent requests of this shop
+        http = ShopifyHTTP(
+            SYSTEM, client, describe, retry=retry, concurrency=cls.max_concurrency, pacer=pacer
+        )
+        return cls(shop, ShopifyClient(http), now_of(clock) or utc_now)
 
     def capabilities(self) -> Capabilities:
         actions = frozenset({Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.TAG, Action.UNTAG})

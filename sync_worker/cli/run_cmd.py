@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from rich.table import Table
 from config import load_settings
 from sync_worker import db, runlog
 from sync_worker.cli.ledger_shell import email_argument
+from sync_worker.cli.progress_bars import ProgressBars
 from sync_worker.logs import configure_logging
 from sync_worker.rulebook import secret_of
 from sync_worker.runner import NothingToRunError, run_once
@@ -23,6 +25,8 @@ JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
 
 # The one clock of these commands; tests replace it instead of freezing time.
 clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+# Where progress bars would go; tests give a Console that claims to be a terminal.
+stderr_console: Callable[[], Console] = lambda: Console(stderr=True)  # noqa: E731
 
 
 def run(
@@ -52,10 +56,20 @@ def run(
         from sync_worker.service import runner_run_fn, serve
 
         raise typer.Exit(serve(settings, runner_run_fn(settings, dry_run=dry_run, full=full)))
-    # stdout carries the summary line for log collectors; the run's own log lines go to stderr.
-    configure_logging(settings.log_format, settings.log_level, settings.log_show_emails, stream=sys.stderr)
+    console = stderr_console()
+    # Bars only for a person watching: a pipe or a log collector gets the summary line alone.
+    bars = ProgressBars(console) if console.is_terminal else None
     try:
-        report = run_once(settings, trigger="manual", dry_run=dry_run, only=connector, full=full, clock=clock)
+        with bars or nullcontext():
+            # stdout carries the summary line for log collectors; the run's own log lines go to stderr
+            # (configured after the bars start, so that log lines print above the live bars).
+            configure_logging(
+                settings.log_format, settings.log_level, settings.log_show_emails, stream=sys.stderr
+            )
+            report = run_once(
+                settings, trigger="manual", dry_run=dry_run, only=connector, full=full, clock=clock,
+                progress=bars,
+            )  # fmt: skip
     except NothingToRunError as error:
         typer.echo(f"sync-worker run: {error}", err=True)
         raise typer.Exit(2) from None

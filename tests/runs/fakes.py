@@ -30,7 +30,14 @@ from connectors.base import (
     Status,
     StreamInfo,
 )
-from sync_worker.ledger_port import DecisionLike, ErasureRequest, EventKind, ObservedEvent, Verdict
+from sync_worker.ledger_port import (
+    DecisionLike,
+    ErasureRequest,
+    EventKind,
+    ObservedEvent,
+    Recorded,
+    Verdict,
+)
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -204,18 +211,23 @@ class FakeLedger:
         self.purchases: list[PurchaseRecord] = []
         self.erasure_requests: dict[str, ErasureRequest] = {}
         self.completed: list[ErasureRequest] = []
+        self.refuse: set[str] = set()  # addresses whose events this ledger will not take
 
     def record(
         self, conn: Connection, events: Sequence[ObservedEvent], purchases: Sequence[PurchaseRecord]
-    ) -> int:
+    ) -> Recorded:
         new = 0
+        refused: list[RecordError] = []
         for event in events:
+            if event.email in self.refuse:
+                refused.append(RecordError(event.source, event.external_id, "email", "refused by the ledger"))
+                continue
             key = (event.source, event.source_event_id)
             if key not in self.events:
                 self.events[key] = event
                 new += 1
         self.purchases.extend(purchases)
-        return new
+        return Recorded(new, tuple(refused))
 
     def grant(self, email: str, purpose: str, at: datetime = T0) -> None:
         """A grant with full evidence from our own form, as `sync-worker import` would add it."""

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+from typing import Any
 
 import pytest
 import structlog
+from rich.console import Console
 from typer.testing import CliRunner
 
 from connectors.base import Status
 from sync_worker import db
-from sync_worker.cli import app
+from sync_worker.cli import app, run_cmd
+from sync_worker.progress import NoProgress, Progress
 from sync_worker.runner import Reconciliation, RunReport
 from tests.runs.fakes import T0, FakeLedger, FakeVendor
 
@@ -26,8 +30,11 @@ def database(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-def one_run(url: str) -> RunReport:
-    """A run with a withdrawal in Mailchimp that reaches Klaviyo, logged in the database at ``url``."""
+def one_run(url: str, *, refuse: frozenset[str] = frozenset(), progress: Progress | None = None) -> RunReport:
+    """A run with a withdrawal in Mailchimp that reaches Klaviyo, logged in the database at ``url``.
+
+    The ledger refuses the events of the addresses in ``refuse``.
+    """
     engine = db.make_engine(url)
     db.upgrade(engine)
     mailchimp, klaviyo = FakeVendor("mailchimp", ["newsletter"]), FakeVendor("klaviyo", ["newsletter"])
@@ -35,8 +42,16 @@ def one_run(url: str) -> RunReport:
     klaviyo.add("jan@example.nl", Status.SUBSCRIBED)
     klaviyo.add("eva@example.nl", Status.UNSUBSCRIBED)
     connectors = {v.name: v.connector() for v in (mailchimp, klaviyo)}
+    ledger = FakeLedger()
+    ledger.refuse = set(refuse)
     reconciliation = Reconciliation(
-        engine, connectors, FakeLedger(), ("newsletter",), b"cli-secret", lambda: T0
+        engine,
+        connectors,
+        ledger,
+        ("newsletter",),
+        b"cli-secret",
+        lambda: T0,
+        progress=progress or NoProgress(),
     )
     report = asyncio.run(reconciliation.run(trigger="manual"))
     engine.dispose()
@@ -99,6 +114,61 @@ def test_log_filters_by_contact_and_system(database: str) -> None:
     assert other["changes"] == []
     shopify = json.loads(CliRunner().invoke(app, ["log", "--system", "shopify", "--json"]).output)
     assert shopify["changes"] == []
+
+
+def test_log_shows_a_record_the_ledger_refused_with_vendor_record_id_field_and_error(database: str) -> None:
+    report = one_run(database, refuse=frozenset({"eva@example.nl"}))
+    assert report.status == "partial"
+    result = CliRunner().invoke(app, ["log", "--json"])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)["rejected"]
+    assert (row["system"], row["field"], row["error"]) == ("klaviyo", "email", "refused by the ledger")
+    assert row["record_id"].startswith("klaviyo-")
+    table = CliRunner().invoke(app, ["log", report.run_id])
+    assert "Records that could not be read" in table.output
+    assert row["record_id"] in table.output
+
+
+def run_with_console(
+    database: str, monkeypatch: pytest.MonkeyPatch, *, terminal: bool
+) -> tuple[Any, str, list[Any]]:
+    """``run --once`` over the fake vendors, its stderr a Console that is a terminal or not."""
+    screen = io.StringIO()
+    given: list[Any] = []
+
+    def fake_run_once(
+        _settings: object, *, progress: Progress | None = None, **_options: object
+    ) -> RunReport:
+        given.append(progress)
+        return one_run(database, progress=progress)
+
+    monkeypatch.setattr(run_cmd, "run_once", fake_run_once)
+    monkeypatch.setattr(
+        run_cmd, "stderr_console", lambda: Console(file=screen, force_terminal=terminal, width=120)
+    )
+    result = CliRunner().invoke(app, ["run", "--once"])
+    return result, screen.getvalue(), given
+
+
+def test_run_once_on_a_terminal_draws_pull_and_push_bars_and_one_summary_line(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, screen, _given = run_with_console(database, monkeypatch, terminal=True)
+    assert result.exit_code == 0, result.output
+    assert "pull mailchimp contacts page 1" in screen
+    assert "push klaviyo" in screen
+    assert "━" in screen  # the bar itself
+    [line] = result.stdout.splitlines()
+    assert json.loads(line)["status"] == "success"
+
+
+def test_run_once_without_a_terminal_draws_no_bars(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    result, screen, given = run_with_console(database, monkeypatch, terminal=False)
+    assert result.exit_code == 0, result.output
+    assert given == [None]
+    assert screen == ""
+    [line] = result.stdout.splitlines()
+    assert json.loads(line)["status"] == "success"
 
 
 def test_log_without_runs_says_so(database: str) -> None:

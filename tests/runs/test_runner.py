@@ -12,6 +12,7 @@ from sync_worker import runlog
 from sync_worker.ledger_port import ErasureRequest, EventKind
 from sync_worker.outbox import ITEMS
 from sync_worker.plan import REPERMISSION_TAG
+from sync_worker.progress import NoProgress, Progress
 from sync_worker.runner import Reconciliation, RunReport
 from tests.runs.fakes import T0, FakeLedger, FakeVendor, ProcessKilled, with_evidence
 
@@ -29,6 +30,7 @@ class World:
         self.vendors = [self.mailchimp, self.klaviyo, self.shopify]
         self.ledger = FakeLedger()
         self.now = T0
+        self.progress: Progress = NoProgress()
 
     def everywhere(self, email: str, status: Status, **kw: object) -> None:
         for vendor in self.vendors:
@@ -49,6 +51,7 @@ class World:
             secret=b"test-secret",
             clock=clock,
             chunk=2,
+            progress=self.progress,
         )
         return await reconciliation.run(trigger="manual", **kw)  # type: ignore[arg-type]
 
@@ -179,6 +182,59 @@ async def test_bad_record_is_logged_with_vendor_id_and_field_and_the_run_goes_on
     with world.engine.begin() as conn:
         [row] = runlog.rejected(conn, report.run_id)
     assert (row["system"], row["record_id"], row["field"]) == ("klaviyo", "k-99", "email")
+
+
+async def test_record_the_ledger_refuses_is_in_the_log_with_vendor_id_and_field_and_the_run_goes_on(
+    world: World,
+) -> None:
+    world.ledger.refuse = {"bad@example.nl"}
+    world.mailchimp.add("bad@example.nl", Status.UNSUBSCRIBED)
+    world.mailchimp.add("ok@example.nl", Status.UNSUBSCRIBED)
+    report = await world.run()
+    assert report.status == "partial"
+    assert report.counts["mailchimp"].rejected_records == 1
+    assert report.counts["mailchimp"].events == 2  # ok@'s newsletter and promotions withdrawals
+    with world.engine.begin() as conn:
+        [row] = runlog.rejected(conn, report.run_id)
+    bad_id = world.mailchimp.record(world.mailchimp.contacts["bad@example.nl"]).external_id
+    assert (row["system"], row["record_id"], row["field"], row["error"]) == (
+        "mailchimp",
+        bad_id,
+        "email",
+        "refused by the ledger",
+    )
+
+
+class Recorder:
+    """A Progress port that remembers what it heard."""
+
+    def __init__(self) -> None:
+        self.pages: list[tuple[str, str, int, int]] = []
+        self.batches: list[tuple[str, int]] = []
+
+    def pulled_page(self, connector: str, stream: str, page: int, records: int) -> None:
+        self.pages.append((connector, stream, page, records))
+
+    def pushed_batch(self, connector: str, changes: int) -> None:
+        self.batches.append((connector, changes))
+
+
+async def test_progress_hears_every_pulled_page_and_pushed_batch_per_connector(world: World) -> None:
+    recorder = Recorder()
+    world.progress = recorder
+    for name in ("an", "bo", "cy", "di"):
+        world.everywhere(f"{name}@example.nl", Status.SUBSCRIBED)
+    await world.run()
+    for vendor in world.vendors:
+        # Four people in pages of three.
+        assert [p for p in recorder.pages if p[0] == vendor.name] == [
+            (vendor.name, "contacts", 1, 3),
+            (vendor.name, "contacts", 2, 1),
+        ]
+        heard = [size for name, size in recorder.batches if name == vendor.name]
+        assert sorted(heard) == sorted(len(batch) for batch in vendor.pushes)  # batches run concurrently
+    # The bare subscribed flags are closed (R8, R27): there were pushes to hear of.
+    assert sum(size for _name, size in recorder.batches) == world.pushed() > 0
 
 
 async def test_one_vendor_down_leaves_the_others_synced_and_the_run_partial(world: World) -> None:

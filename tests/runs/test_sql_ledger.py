@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 from connectors.base import Evidence, Status
 from sync_worker.ledger.erasure import erase, pending_erasures
 from sync_worker.ledger.tables import EVENTS
+from sync_worker.ledger_port import EventKind, ObservedEvent
 from sync_worker.plan import REPERMISSION_TAG
 from sync_worker.policy import Point, Policy
 from sync_worker.runner import Reconciliation, RunReport
@@ -104,3 +105,20 @@ async def test_erasure_from_the_ledger_is_carried_out_in_every_system_r21(wired:
     before = wired.actions("del@example.nl")
     await wired.run()  # the vendors' read-back of an erased person stores nothing (R22)
     assert wired.actions("del@example.nl") == before == []
+
+
+def test_event_the_ledger_refuses_comes_back_naming_vendor_record_and_field(engine: Engine) -> None:
+    ledger = SqlLedger(POLICY, b"secret", lambda: T0)
+    # A vendor list name longer than the ledger keeps (64) cannot become a purpose.
+    too_long = ObservedEvent(
+        "jan@example.nl", "n" * 70, EventKind.WITHDRAW, T0, "mailchimp", "mc-ev-1", "R16", external_id="mc-1"
+    )
+    fine = ObservedEvent(
+        "eva@example.nl", "newsletter", EventKind.WITHDRAW, T0, "mailchimp", "mc-ev-2", "R16"
+    )
+    with engine.begin() as conn:
+        recorded = ledger.record(conn, [too_long, fine], [])
+    assert recorded.inserted == 1
+    [refused] = recorded.rejected
+    assert (refused.system, refused.record_id, refused.field) == ("mailchimp", "mc-1", "purpose")
+    assert "64" in refused.message

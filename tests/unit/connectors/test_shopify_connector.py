@@ -31,9 +31,12 @@ def _connector(sleeps: Sleeps, **settings: Any) -> ShopifyConnector:
         purposes={"newsletter": "consent", "promotions": "promo"},
         **settings,
     )
-    return ShopifyConnector.from_settings(
+    connector = ShopifyConnector.from_settings(
         shop, retry=RetryPolicy(max_attempts=4, sleep=sleeps), clock=lambda: T0
     )
+    # The pacer's clock moves with the injected sleeps, as real time would while sleeping.
+    connector.client.pacer.ticker = lambda: sum(sleeps.waits)
+    return connector
 
 
 def _cost(requested: int = 10, available: float = 1990.0) -> dict[str, Any]:

@@ -1,0 +1,128 @@
+"""Decide + plan from the ledger: N synthetic people x 4 purposes x 4 systems (issue 6, target < 30 s, < 400 MB).
+
+Run by hand: ``.venv/bin/python -m benchmarks.decide_plan [people] [runs] [--ledger PATH]``.
+The ledger (SQLite) and the runner's snapshot of four systems are written once (not timed; kept at PATH
+so later calls reuse it); then each timed run is a fresh process that walks the snapshot in chunks of
+1,000 people as the runner plans: ``load_facts`` + ``decide_all`` (through the run's ``SqlLedger``),
+``snapshot.load_seen`` and ``plan``. Each run's peak RSS is that process's own.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.population import cases, seen_of, write_ledger
+from benchmarks.shop import machine, peak_rss_mib, purposes_by_system, sandboxes, settings
+from connectors.registry import connector_class
+from sync_worker import db, snapshot
+from sync_worker.plan import Person, plan
+from sync_worker.rulebook import policy_from_settings, secret_of
+from sync_worker.sql_ledger import SqlLedger
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # fixed, so every run decides the same moment
+CHUNK = 1_000
+
+
+def build(path: Path, n: int) -> None:
+    boxes = sandboxes()
+    config = settings(boxes, f"sqlite:///{path}")
+    engine = db.make_engine(config.database_url)
+    db.upgrade(engine)
+    kinds = cases(n)
+    start = time.perf_counter()
+    write_ledger(engine, kinds, policy=policy_from_settings(config), secret=secret_of(config) or b"", now=NOW)
+    systems = purposes_by_system(boxes)
+    for offset in range(0, n, 20_000):
+        with engine.begin() as conn:
+            for system in systems:
+                seen = {}
+                for index in range(offset, min(offset + 20_000, n)):
+                    for name, one in seen_of(index, kinds[index], systems):
+                        if name == system:
+                            seen[f"person{index:07d}@example.nl"] = one
+                snapshot.save_seen(conn, system, seen, NOW)
+    engine.dispose()
+    print(f"built {n:,} people in {time.perf_counter() - start:.0f} s at {path}", flush=True)
+
+
+def measure(path: Path) -> None:
+    """One timed pass in this process: prints seconds, changes, people and peak RSS."""
+    boxes = sandboxes()
+    config = settings(boxes, f"sqlite:///{path}")
+    engine = db.make_engine(config.database_url)
+    ledger = SqlLedger(policy_from_settings(config), secret_of(config), lambda: NOW)
+    caps = {box.name: connector_class(box.name).from_settings(config).capabilities() for box in boxes}
+    purposes = tuple(config.policy.purposes)
+    start, cpu = time.perf_counter(), time.process_time()
+    after, people, changes = "", 0, 0
+    stages = {"decide": 0.0, "load_seen": 0.0, "plan": 0.0}
+    while True:
+        with engine.begin() as conn:
+            batch = snapshot.next_people(conn, after, dirty_only=False, limit=CHUNK)
+            if not batch:
+                break
+            mark = time.perf_counter()
+            decisions = ledger.decide(conn, batch, purposes, NOW)
+            stages["decide"] += time.perf_counter() - mark
+            mark = time.perf_counter()
+            seen = snapshot.load_seen(conn, batch)
+            stages["load_seen"] += time.perf_counter() - mark
+        mark = time.perf_counter()
+        chunk = [
+            Person(
+                email,
+                decisions.get(email, {}),
+                seen.get(email, {}),
+                quarantined=any(d.quarantined for d in decisions.get(email, {}).values()),
+            )
+            for email in batch
+        ]
+        changes += len(plan(chunk, caps, "bench"))
+        stages["plan"] += time.perf_counter() - mark
+        people += len(batch)
+        after = batch[-1]
+    elapsed = time.perf_counter() - start
+    split = " ".join(f"{v:.3f}" for v in stages.values())
+    print(f"{elapsed:.3f} {changes} {people} {peak_rss_mib():.0f} {split} {time.process_time() - cpu:.3f}")
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 100_000
+    runs = int(args[1]) if len(args) > 1 else 3
+    path = (
+        Path(sys.argv[sys.argv.index("--ledger") + 1])
+        if "--ledger" in sys.argv
+        else Path(f"/tmp/ledger-{n}.db")
+    )
+    if not path.exists():
+        build(path, n)
+    rows = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.decide_plan", "--measure", str(path)],
+            check=True, capture_output=True, text=True,
+        ).stdout.split()  # fmt: skip
+        rows.append((float(out[0]), int(out[1]), int(out[2]), float(out[3])))
+        print(
+            " ".join(out), flush=True
+        )  # seconds, changes, people, peak RSS MiB, then decide / load_seen / plan, CPU seconds
+    times = [r[0] for r in rows]
+    print(f"machine: {machine()}")
+    print(
+        f"decide + plan, {rows[0][2]:,} people x 4 purposes x {len(sandboxes())} systems: median {statistics.median(times):.2f} s "
+        f"of {runs} runs [{', '.join(f'{t:.2f}' for t in times)}], {rows[0][1]:,} changes, peak RSS median "
+        f"{statistics.median(r[3] for r in rows):.0f} MiB (max {max(r[3] for r in rows):.0f})"
+    )
+
+
+if __name__ == "__main__":
+    if "--measure" in sys.argv:
+        measure(Path(sys.argv[sys.argv.index("--measure") + 1]))
+    else:
+        main()
