@@ -207,3 +207,14 @@ class VendorHTTP:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def counters_of(holder: object) -> Counters:
+    """The summed counters of every ``VendorHTTP`` an API client holds (one per endpoint budget)."""
+    total = Counters()
+    for part in vars(holder).values():
+        if isinstance(part, VendorHTTP):
+            total.requests += part.counters.requests
+            total.retries += part.counters.retries
+            total.rate_limited += part.counters.rate_limited
+    return total

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +25,7 @@ from sync_worker.ledger.erasure import erase
 from sync_worker.ledger.ingest import append_events, append_purchases
 from sync_worker.ledger.records import ConsentEventIn, PurchaseIn
 from sync_worker.policy import Evidence
-from sync_worker.rulebook import policy_from_settings
+from sync_worker.rulebook import policy_from_settings, secret_of
 
 SECRET = "demo-secret-key-not-for-production"  # noqa: S105  (a local demo ledger, no real data)
 CATALOG = {
@@ -142,6 +142,24 @@ def form_grant(
                 "method": "double_opt_in_click"}
     )  # fmt: skip
     return [base, click]
+
+
+def grant_newsletter(settings: Settings, emails: Sequence[str], start: datetime) -> None:
+    """Double opt-in newsletter grants from our own form a month before ``start``, in the ledger
+    (tests and benchmarks whose people must stay subscribed through a first run)."""
+    engine = db.make_engine(settings.database_url)
+    db.upgrade(engine)
+    at = start - timedelta(days=30)
+    events = [
+        event
+        for n, email in enumerate(emails)
+        for event in form_grant(email, "newsletter", "website:newsletter-form", at, f"f-{n}")
+    ]
+    with engine.begin() as conn:
+        append_events(
+            conn, events, policy=policy_from_settings(settings), secret=secret_of(settings), now=start
+        )
+    engine.dispose()
 
 
 def seed_ledger(settings: Settings, people: int, rng: random.Random, now: datetime) -> None:

@@ -92,6 +92,10 @@ class Dispatcher:
             self.log.exception("run.crashed", trigger=request.trigger, error=repr(error))
             summary = RunSummary(RunStatus.FAILED)
         self._metrics.observe_run(summary.status, request.trigger, time.perf_counter() - started)
+        for connector, purpose, accepted, n in summary.pushes:
+            self._metrics.count_push(connector, purpose, accepted=accepted, n=n)
+        for connector, retries, rate_limited in summary.vendor_calls:
+            self._metrics.count_vendor_calls(connector, retries=retries, rate_limited=rate_limited)
         if summary.status in (RunStatus.SUCCESS, RunStatus.PARTIAL):
             self.last_finished_at = self._clock()
         self.log.info(

@@ -131,6 +131,16 @@ def in_flight(conn: Connection, emails: Sequence[str]) -> dict[str, set[tuple[st
     return out
 
 
+def slots_of(conn: Connection, keys: Sequence[str]) -> dict[str, str]:
+    """key -> slot (purpose, account or tag) of outbox items, for counting pushes by purpose."""
+    out: dict[str, str] = {}
+    for start in range(0, len(keys), 1000):  # bounded parameter lists (SQLite caps them)
+        chunk = list(keys[start : start + 1000])
+        rows = conn.execute(select(ITEMS.c.key, ITEMS.c.slot).where(ITEMS.c.key.in_(chunk)))
+        out.update((str(key), str(slot)) for key, slot in rows)
+    return out
+
+
 def awaiting_echo(conn: Connection, system: str, emails: Sequence[str]) -> dict[str, dict[str, str]]:
     """email -> slot -> value we pushed to ``system`` and have not read back yet (also parked ones)."""
     query = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,17 +19,29 @@ import httpx
 from sqlalchemy import Engine
 
 from config import Settings
-from connectors.base import Action, Connector, ContactRecord, Outcome, Page, PurchaseRecord, PushResult
+from connectors.base import (
+    Action,
+    Connector,
+    ContactRecord,
+    Outcome,
+    Page,
+    PurchaseRecord,
+    PushResult,
+    RecordError,
+)
+from connectors.http import counters_of
 from connectors.registry import connector_class
 from sync_worker import db, outbox, runlog, snapshot
 from sync_worker.lease import Lease, build_leases
 from sync_worker.ledger_port import ErasureRequest, LedgerPort, ObservedEvent
 from sync_worker.logs import get_logger
-from sync_worker.observe import Seen, observe
+from sync_worker.observe import ACCOUNT, TAG_PREFIX, Seen, observe
 from sync_worker.plan import Person, PlannedChange, plan
 from sync_worker.progress import NoProgress, Progress
 from sync_worker.rulebook import policy_from_settings, secret_of
 from sync_worker.sql_ledger import SqlLedger
+from sync_worker.trigger import WebhookFact
+from sync_worker.webhook_facts import take_facts
 
 Clock = Callable[[], datetime]
 CHUNK = 1000
@@ -57,6 +70,9 @@ class RunReport:
     status: str = "running"
     counts: dict[str, ConnectorCounts] = field(default_factory=dict)
     error: str | None = None
+    # (connector, purpose label, accepted) -> results, and connector -> (retries, 429s): for /metrics.
+    pushes: Counter[tuple[str, str, bool]] = field(default_factory=Counter)
+    vendor_calls: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -107,8 +123,14 @@ class Reconciliation:
         dry_run: bool = False,
         full: bool = False,
         emails: Iterable[str] | None = None,
+        facts: Sequence[WebhookFact] = (),
         run_id: str | None = None,
     ) -> RunReport:
+        """A run of everyone (pull every stream), or of the people in ``emails`` and ``facts`` only.
+
+        Webhook ``facts`` are the vendor's record of a change: observed and recorded like a pulled page,
+        then only those people are planned against the last snapshot of every other system and pushed.
+        """
         now = self.clock()
         report = RunReport(run_id or uuid.uuid4().hex[:12], trigger, dry_run, now)
         report.counts = {name: ConnectorCounts() for name in self.connectors}
@@ -121,6 +143,8 @@ class Reconciliation:
                     outbox.supersede_subscribes(conn, report.run_id, now)
                 # A crashed run's restrictive changes go out first: no opt-out waits on a pull (R25).
                 await self._push(report, now, RESTRICTIVE)
+            if facts:
+                emails = sorted({*(emails or ()), *self._take_facts(facts, report, now)})
             if emails is None:
                 await asyncio.gather(*(self._pull(name, report, now, full) for name in self.connectors))
             targets = sorted(set(emails)) if emails is not None else None
@@ -192,10 +216,21 @@ class Reconciliation:
             runlog.log_rejected(conn, run_id, rejected)
             if page.checkpoint is not None:
                 snapshot.save_cursor(conn, system, page.stream, page.checkpoint, now)
-        for error in rejected:
-            get_logger(run_id=run_id, connector=system).warning(
-                "record_rejected", record_id=error.record_id, field=error.field, error=error.message
-            )
+        _warn_rejected(run_id, rejected)
+
+    def _take_facts(self, facts: Sequence[WebhookFact], report: RunReport, now: datetime) -> set[str]:
+        purposes = {name: c.capabilities().purposes for name, c in self.connectors.items()}
+        with self.engine.begin() as conn:
+            taken = take_facts(conn, self.ledger, facts, purposes, now=now, run_id=report.run_id)
+            runlog.log_rejected(conn, report.run_id, taken.rejected)
+        for error in taken.rejected:
+            report.counts[error.system].rejected_records += 1
+        _warn_rejected(report.run_id, taken.rejected)
+        for name, counts in report.counts.items():
+            counts.pulled += sum(1 for fact in facts if fact.system == name)
+            counts.events += taken.events[name]
+            counts.echoes += taken.echoes[name]
+        return taken.emails
 
     def _plan(self, report: RunReport, now: datetime, targets: list[str] | None, full: bool) -> None:
         capabilities = {name: c.capabilities() for name, c in self.connectors.items()}
@@ -256,12 +291,16 @@ class Reconciliation:
 
         answers = await asyncio.gather(*(one(name) for name in self.connectors))
         texts: dict[str, str] = {}
+        with self.engine.begin() as conn:
+            slots = outbox.slots_of(conn, [r.key for results in answers for r in results])
         for name, results in zip(self.connectors, answers, strict=True):
             for result in results:
-                if result.outcome == Outcome.ACCEPTED:
+                accepted = result.outcome == Outcome.ACCEPTED
+                if accepted:
                     report.counts[name].pushed += 1
                 else:
                     report.counts[name].failed += 1
+                report.pushes[name, purpose_label(slots.get(result.key, ACCOUNT)), accepted] += 1
                 texts[result.key] = _result_text(result)
         with self.engine.begin() as conn:
             runlog.log_push_results(conn, texts)
@@ -275,6 +314,20 @@ class Reconciliation:
                     snapshot.forget(conn, request.email)
                     outbox.forget(conn, request.email)
                     self.ledger.complete_erasure(conn, request, now)
+
+
+def _warn_rejected(run_id: str, errors: Iterable[RecordError]) -> None:
+    for error in errors:
+        get_logger(run_id=run_id, connector=error.system).warning(
+            "record_rejected", record_id=error.record_id, field=error.field, error=error.message
+        )
+
+
+def purpose_label(slot: str) -> str:
+    """The metrics label of an outbox slot: the purpose, or ``account`` / ``tags`` for the others."""
+    if slot == ACCOUNT:
+        return "account"
+    return "tags" if slot.startswith(TAG_PREFIX) else slot
 
 
 def _count_planned(report: RunReport, planned: Sequence[PlannedChange]) -> None:
@@ -314,6 +367,7 @@ def run_once(
     only: str | None = None,
     full: bool = False,
     emails: Iterable[str] | None = None,
+    facts: Sequence[WebhookFact] = (),
     transport_for: Callable[[str], httpx.AsyncBaseTransport | None] | None = None,
     clock: Clock | None = None,
     progress: Progress | None = None,
@@ -360,7 +414,13 @@ def run_once(
                 engine, connectors, ledger, tuple(settings.policy.purposes), secret or b"", now,
                 progress=progress or NoProgress(), leased=leased,
             )  # fmt: skip
-            return await reconciliation.run(trigger=trigger, dry_run=dry_run, full=full, emails=emails)
+            report = await reconciliation.run(
+                trigger=trigger, dry_run=dry_run, full=full, emails=emails, facts=facts
+            )
+            for name, connector in connectors.items():
+                calls = counters_of(getattr(connector, "client", connector))
+                report.vendor_calls[name] = (calls.retries, calls.rate_limited)
+            return report
         finally:
             for connector in connectors.values():
                 await connector.aclose()

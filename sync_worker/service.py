@@ -69,6 +69,10 @@ def summary_of(report: Any) -> RunSummary:
         run_id=getattr(report, "run_id", None),
         pushed=sum(getattr(c, "pushed", 0) for c in counts),
         failed=sum(getattr(c, "failed", 0) for c in counts),
+        pushes=tuple(sorted((*key, n) for key, n in (getattr(report, "pushes", None) or {}).items())),
+        vendor_calls=tuple(
+            sorted((name, *calls) for name, calls in (getattr(report, "vendor_calls", None) or {}).items())
+        ),
     )
 
 
@@ -78,6 +82,8 @@ def _combined(summaries: list[RunSummary]) -> RunSummary:
         run_id=",".join(s.run_id for s in summaries if s.run_id) or None,
         pushed=sum(s.pushed for s in summaries),
         failed=sum(s.failed for s in summaries),
+        pushes=tuple(p for s in summaries for p in s.pushes),
+        vendor_calls=tuple(v for s in summaries for v in s.vendor_calls),
     )
 
 
@@ -116,9 +122,9 @@ def runner_run_fn(
     """The reconciliation runner (``sync_worker.runner.run_once``) as the service's RunFn.
 
     ``run_once`` takes one connector or all, so a subset held by this replica's leases is run connector
-    by connector. A webhook starts an incremental run of every connector at once: the runner's targeted
-    mode (``emails=``) plans from the ledger without pulling, and the webhook's facts are not written to
-    the ledger yet, so only a pull records what the vendor just told us.
+    by connector. A webhook with facts is a targeted run for those people over every connector: its
+    facts are observed and recorded like a pulled record, planned against the last snapshot of the other
+    systems and pushed, without pulling any stream (DESIGN.md §1). The scheduled run stays the safety net.
     """
     if run_once is None:
         from sync_worker.runner import run_once as runner_entry
@@ -126,6 +132,13 @@ def runner_run_fn(
         run_once = runner_entry
 
     async def run(request: RunRequest) -> RunSummary:
+        if request.facts:
+            report = await in_daemon_thread(
+                functools.partial(
+                    run_once, settings, trigger=request.trigger.value, dry_run=dry_run, facts=request.facts
+                )
+            )
+            return summary_of(report)
         summaries = []
         subset: list[str | None] = [*sorted(request.only)]
         for only in subset or [None]:
@@ -173,11 +186,13 @@ def leased_webhook_runs(
     """Webhook runs take the connector leases too, waiting for a scheduled run (here or on another
     replica) to finish: two pulls of one connector at once would race, and a pull that began before the
     vendor's change would miss it. Connectors still leased after the wait are left to their holder.
+    A run of webhook facts pulls nothing and claims its outbox items with row locks, so it goes at once:
+    waiting for a scheduled pull would put that pull's duration on the opt-out's way out.
     """
     log = get_logger(component="dispatcher")
 
     async def leased(request: RunRequest) -> RunSummary:
-        if request.trigger is not Trigger.WEBHOOK:
+        if request.trigger is not Trigger.WEBHOOK or request.facts:
             return await run(request)  # the scheduled job holds its leases already
         held = await _take_leases(leases, connectors, wait_seconds)
         try:

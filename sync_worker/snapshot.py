@@ -128,6 +128,17 @@ def load_seen(
     return out
 
 
+def email_of(conn: Connection, system: str, external_id: str) -> str | None:
+    """The person a vendor id belongs to, as last observed (webhooks of HubSpot send only ids)."""
+    query = (
+        select(OBSERVED.c.email)
+        .where(OBSERVED.c.system == system, OBSERVED.c.external_id == external_id)
+        .limit(1)
+    )
+    found: str | None = conn.execute(query).scalar()
+    return found
+
+
 def next_people(conn: Connection, after: str, *, dirty_only: bool, limit: int) -> list[str]:
     """The next ``limit`` people after ``after`` in the snapshot (keyset paging: bounded memory)."""
     query = select(OBSERVED.c.email).where(OBSERVED.c.email > after)

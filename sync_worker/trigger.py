@@ -87,6 +87,9 @@ class RunSummary:
     pushed: int = 0
     failed: int = 0
     detail: dict[str, int] = field(default_factory=dict)
+    # (connector, purpose, accepted, n) and (connector, retries, 429s): what the metrics count per run.
+    pushes: tuple[tuple[str, str, bool, int], ...] = ()
+    vendor_calls: tuple[tuple[str, int, int], ...] = ()
 
 
 RunFn = Callable[[RunRequest], Awaitable[RunSummary]]

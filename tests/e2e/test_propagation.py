@@ -15,11 +15,7 @@ from config import Settings
 from connectors.base import Status
 from connectors.registry import VENDORS as ALL_VENDORS
 from sync_worker import db
-from sync_worker.demo import available_sandboxes, serve_all, settings_for
-from sync_worker.ledger.ingest import append_events
-from sync_worker.ledger.records import ConsentEventIn
-from sync_worker.policy import Evidence
-from sync_worker.rulebook import policy_from_settings, secret_of
+from sync_worker.demo import available_sandboxes, grant_newsletter, serve_all, settings_for
 from sync_worker.runner import RunReport, run_once
 from tests.runs.fakes import ledger_actions
 
@@ -56,21 +52,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         box.add_contact(JAN, {"newsletter": Status.SUBSCRIBED})
     with serve_all(boxes) as env:
         settings = settings_for(env, f"sqlite:///{tmp_path}/ledger.db")
-        engine = db.make_engine(settings.database_url)
-        db.upgrade(engine)
-        at = start - timedelta(days=30)
-        grant = ConsentEventIn(
-            email=JAN, source="website", source_event_id="f-1", purpose="newsletter", action="grant",
-            occurred_at=at, method="web_form", collection_point="website:newsletter-form",
-            evidence=Evidence(checkbox_prechecked=False, was_required=False),
-        )  # fmt: skip
-        confirm = grant.model_copy(update={"action": "confirm", "source_event_id": "f-1:c"})
-        with engine.begin() as conn:
-            append_events(
-                conn, [grant, confirm], policy=policy_from_settings(settings), secret=secret_of(settings),
-                now=start,
-            )  # fmt: skip
-        engine.dispose()
+        grant_newsletter(settings, [JAN], start)
         yield World(boxes, settings)
 
 

@@ -32,6 +32,23 @@ def test_successful_run_is_counted_and_remembered_for_readiness() -> None:
     assert runs(metrics, "success") == 1
 
 
+def test_pushes_by_connector_and_purpose_and_vendor_retries_of_a_run_are_counted() -> None:
+    async def pushed(_request: RunRequest) -> RunSummary:
+        return RunSummary(
+            RunStatus.PARTIAL,
+            pushes=(("klaviyo", "newsletter", True, 3), ("klaviyo", "newsletter", False, 1)),
+            vendor_calls=(("klaviyo", 4, 2),),
+        )
+
+    metrics = Metrics()
+    asyncio.run(Dispatcher(pushed, metrics, lambda: NOW).run(SCHEDULED))
+    labels = {"connector": "klaviyo", "purpose": "newsletter"}
+    assert metrics.registry.get_sample_value("sync_changes_pushed_total", labels) == 3
+    assert metrics.registry.get_sample_value("sync_changes_failed_total", labels) == 1
+    assert metrics.registry.get_sample_value("sync_vendor_retries_total", {"connector": "klaviyo"}) == 4
+    assert metrics.registry.get_sample_value("sync_vendor_rate_limited_total", {"connector": "klaviyo"}) == 2
+
+
 def test_crashing_run_counts_as_failed_and_leaves_the_last_run_unchanged() -> None:
     async def crash(_request: RunRequest) -> RunSummary:
         raise RuntimeError("vendor down")

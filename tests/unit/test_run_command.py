@@ -11,9 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from config import load_settings
+from connectors.base import Status
 from sync_worker.cli import app
 from sync_worker.service import in_daemon_thread, runner_run_fn, summary_of
-from sync_worker.trigger import RunRequest, RunStatus, Trigger
+from sync_worker.trigger import RunRequest, RunStatus, Trigger, WebhookFact
 
 
 def report(status: str, run_id: str, **per_connector: tuple[int, int]) -> Any:
@@ -24,6 +25,17 @@ def report(status: str, run_id: str, **per_connector: tuple[int, int]) -> Any:
 def test_report_totals_are_summed_over_its_connectors() -> None:
     summary = summary_of(report("partial", "r1", mailchimp=(2, 1), klaviyo=(3, 0)))
     assert (summary.status, summary.run_id, summary.pushed, summary.failed) == (RunStatus.PARTIAL, "r1", 5, 1)
+
+
+def test_summary_carries_pushes_by_purpose_and_vendor_retries_for_the_metrics() -> None:
+    raw = report("success", "r3", klaviyo=(1, 0))
+    raw.pushes = {("klaviyo", "newsletter", True): 1}
+    raw.vendor_calls = {"klaviyo": (2, 1)}
+    summary = summary_of(raw)
+    assert (summary.pushes, summary.vendor_calls) == (
+        (("klaviyo", "newsletter", True, 1),),
+        (("klaviyo", 2, 1),),
+    )
 
 
 def test_unknown_report_status_counts_as_failed() -> None:
@@ -46,6 +58,19 @@ def test_runner_runs_off_the_event_loop_with_the_trigger_and_all_connectors() ->
     assert calls == [{"trigger": "webhook", "dry_run": False, "only": None, "full": False, "leased": True}]
     assert loop_threads == [False]
     assert (summary.status, summary.run_id, summary.pushed) == (RunStatus.SUCCESS, "r9", 1)
+
+
+def test_webhook_facts_run_once_over_every_connector_with_the_facts() -> None:
+    calls: list[dict[str, Any]] = []
+
+    def run_once(settings: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return report("success", "r7", klaviyo=(1, 0))
+
+    fact = WebhookFact("mailchimp", "unsubscribe", "a@example.com", status=Status.UNSUBSCRIBED)
+    summary = asyncio.run(runner_run_fn(load_settings(), run_once=run_once)(RunRequest.for_facts((fact,))))
+    assert calls == [{"trigger": "webhook", "dry_run": False, "facts": (fact,)}]
+    assert (summary.status, summary.pushed) == (RunStatus.SUCCESS, 1)
 
 
 def test_leased_subset_runs_connector_by_connector_and_reports_the_worst_status() -> None:

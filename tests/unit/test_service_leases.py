@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from connectors.base import Status
 from sync_worker.db import is_up_to_date, make_engine
 from sync_worker.dispatcher import Dispatcher
 from sync_worker.lease import LocalLeases
 from sync_worker.service import MIGRATION_LEASE, leased_webhook_runs, scheduled_job, upgrade_schema
-from sync_worker.trigger import RunRequest, RunStatus, RunSummary, Trigger
+from sync_worker.trigger import RunRequest, RunStatus, RunSummary, Trigger, WebhookFact
 from sync_worker.web.metrics import Metrics
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -126,6 +127,18 @@ def test_webhook_run_is_skipped_when_the_leases_stay_taken() -> None:
     summary = asyncio.run(leased_webhook_runs(run, leases, ["mailchimp"], wait_seconds=0.01)(WEBHOOK))
     assert summary.status is RunStatus.SKIPPED
     assert calls == []
+
+
+def test_webhook_facts_run_at_once_while_a_scheduled_run_holds_the_lease() -> None:
+    leases = LocalLeases()
+    assert leases.try_acquire("mailchimp") is not None  # a scheduled pull is in flight
+    calls, run = recording()
+    fact = WebhookFact("mailchimp", "unsubscribe", "jan@example.com", status=Status.UNSUBSCRIBED)
+    summary = asyncio.run(
+        leased_webhook_runs(run, leases, ["mailchimp"], wait_seconds=0.01)(RunRequest.for_facts((fact,)))
+    )
+    assert summary.status is RunStatus.SUCCESS
+    assert [c.facts for c in calls] == [(fact,)]
 
 
 def test_scheduled_requests_pass_through_without_taking_leases_again() -> None:

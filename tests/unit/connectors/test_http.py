@@ -7,7 +7,7 @@ import pytest
 import respx
 
 from connectors.errors import AuthError, NotFoundError, RateLimitedError, RejectedError, TransientError
-from connectors.http import RateBudget, RetryPolicy, VendorHTTP, make_client, retry_after_seconds
+from connectors.http import RateBudget, RetryPolicy, VendorHTTP, counters_of, make_client, retry_after_seconds
 
 BASE = "https://vendor.test"
 
@@ -35,6 +35,19 @@ async def test_429_then_200_waits_the_retry_after(respx_mock: respx.MockRouter) 
     assert response.status_code == 200
     assert sleeps.waits == [7.0]
     assert (http.counters.retries, http.counters.rate_limited, http.counters.requests) == (1, 1, 2)
+
+
+async def test_counters_of_a_client_sum_every_endpoint_budget(respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(f"{BASE}/x").mock(side_effect=[httpx.Response(429), httpx.Response(200)])
+
+    class Client:
+        def __init__(self) -> None:
+            self.profiles = _vendor(Sleeps())
+            self.lists = _vendor(Sleeps())
+
+    client = Client()
+    await client.profiles.request("GET", "/x")
+    assert (counters_of(client).retries, counters_of(client).rate_limited) == (1, 1)
 
 
 async def test_401_is_not_retried(respx_mock: respx.MockRouter) -> None:
