@@ -39,10 +39,16 @@ def test_kill_during_push_then_restart_loses_no_opt_out_and_records_each_event_o
         assert stage.not_off() == {}  # R25: every system ends unsubscribed for each person who opted out
         assert stage.duplicate_events() == []
         pushed = stage.pushes()
-        # The restart pushes every claim the dead run left once: also those the vendor got but the run never
-        # saw answered (a target state, so pushing it again alters nothing).
+        # The restart pushes each claim the dead run left open exactly once: also those the vendor got but the
+        # run never saw answered (a target state, so pushing it again alters nothing). Which claims the dead
+        # run settled before the kill depends on scheduling, so the bound is per pair: every opt-out reached
+        # every other vendor, the restart sent none twice, and no pair went out more than twice in all.
         others = ("mailchimp", "shopify", "hubspot")
-        assert dict(Counter(pushed) - at_kill) == {(name, email): 1 for name in others for email in PEOPLE}
+        total, by_restart = Counter(pushed), Counter(pushed) - at_kill
+        assert set(total) >= {(name, email) for name in others for email in PEOPLE}
+        assert max(by_restart.values()) == 1
+        assert max(total.values()) <= 2
+        assert ("mailchimp", PEOPLE[0]) in by_restart  # the batch held at the kill was pushed again
 
         echo = stage.run_once()  # reads back what the restart pushed
         quiet = stage.run_once()
