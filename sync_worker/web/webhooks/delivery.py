@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from connectors.base import RecordError
 from sync_worker.identity import InvalidEmailError, normalise_email
@@ -110,3 +112,28 @@ def email_or_error(
         return normalise_email(raw), None
     except InvalidEmailError as error:
         return None, RecordError(system, record_id, field_name, f"invalid e-mail address: {error}")
+
+
+FactOf = Callable[[dict[str, Any], int], tuple[WebhookFact | None, RecordError | None]]
+
+
+def json_body(system: str, delivery: Delivery) -> Any:
+    """The delivery's JSON body, or a PayloadError naming the vendor."""
+    try:
+        return json.loads(delivery.body)
+    except ValueError as bad:
+        raise PayloadError(f"{system}: body is not JSON: {bad}") from bad
+
+
+def parse_items(system: str, items: Sequence[Any], label: str, fact_of: FactOf) -> Parsed:
+    """Facts of a batch of events; a bad item is reported by its index and the batch goes on."""
+    facts: list[WebhookFact] = []
+    errors: list[RecordError] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors.append(RecordError(system, f"{label}[{index}]", label, "not a JSON object"))
+            continue
+        fact, error = fact_of(item, index)
+        facts.extend([fact] if fact else [])
+        errors.extend([error] if error else [])
+    return Parsed(tuple(facts), tuple(errors))

@@ -7,7 +7,6 @@ The payload names contacts by ``objectId`` only: the targeted run resolves the a
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +24,8 @@ from sync_worker.web.webhooks.delivery import (
     check_signature,
     email_or_error,
     hmac_sha256,
+    json_body,
+    parse_items,
     require_header,
 )
 
@@ -101,19 +102,7 @@ def _fact(event: dict[str, Any], index: int) -> tuple[WebhookFact | None, Record
 
 
 def parse_hubspot(delivery: Delivery) -> Parsed:
-    try:
-        body: Any = json.loads(delivery.body)
-    except ValueError as bad:
-        raise PayloadError(f"hubspot: body is not JSON: {bad}") from bad
+    body = json_body(SYSTEM, delivery)
     if not isinstance(body, list):
         raise PayloadError("hubspot: body is not a JSON array of events")
-    facts: list[WebhookFact] = []
-    errors: list[RecordError] = []
-    for index, event in enumerate(body):
-        if not isinstance(event, dict):
-            errors.append(RecordError(SYSTEM, f"event[{index}]", "event", "not a JSON object"))
-            continue
-        fact, error = _fact(event, index)
-        facts.extend([fact] if fact else [])
-        errors.extend([error] if error else [])
-    return Parsed(tuple(facts), tuple(errors))
+    return parse_items(SYSTEM, body, "event", _fact)

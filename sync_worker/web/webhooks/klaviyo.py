@@ -27,6 +27,8 @@ from sync_worker.web.webhooks.delivery import (
     check_signature,
     email_or_error,
     hmac_sha256,
+    json_body,
+    parse_items,
     require_header,
 )
 
@@ -145,20 +147,8 @@ def _fact(item: dict[str, Any], index: int) -> tuple[WebhookFact | None, RecordE
 
 
 def parse_klaviyo(delivery: Delivery) -> Parsed:
-    try:
-        body: Any = json.loads(delivery.body)
-    except ValueError as bad:
-        raise PayloadError(f"klaviyo: body is not JSON: {bad}") from bad
+    body = json_body(SYSTEM, delivery)
     items = body.get("data") if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise PayloadError("klaviyo: body has no 'data' array")
-    facts: list[WebhookFact] = []
-    errors: list[RecordError] = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            errors.append(RecordError(SYSTEM, f"data[{index}]", "data", "not a JSON object"))
-            continue
-        fact, error = _fact(item, index)
-        facts.extend([fact] if fact else [])
-        errors.extend([error] if error else [])
-    return Parsed(tuple(facts), tuple(errors))
+    return parse_items(SYSTEM, items, "data", _fact)

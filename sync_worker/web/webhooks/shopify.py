@@ -6,9 +6,7 @@ because the targeted run re-reads the customer and the ledger is idempotent on t
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Any
 
 from connectors.base import GlobalState, RecordError, Status
 from sync_worker.trigger import WebhookFact
@@ -20,6 +18,7 @@ from sync_worker.web.webhooks.delivery import (
     check_signature,
     email_or_error,
     hmac_sha256,
+    json_body,
     require_header,
 )
 
@@ -55,10 +54,7 @@ def _when(raw: object) -> datetime | None:
 
 
 def parse_shopify(delivery: Delivery) -> Parsed:
-    try:
-        body: Any = json.loads(delivery.body)
-    except ValueError as bad:
-        raise PayloadError(f"shopify: body is not JSON: {bad}") from bad
+    body = json_body(SYSTEM, delivery)
     if not isinstance(body, dict):
         raise PayloadError("shopify: body is not a JSON object")
     topic = delivery.header("X-Shopify-Topic") or "unknown"
