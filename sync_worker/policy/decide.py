@@ -28,6 +28,7 @@ from sync_worker.policy.months import add_months
 
 NEGATIVE_RULES = {"withdraw": "R16", "object": "R17", "complaint": "R18", "erasure": "R21"}
 EVIDENCE_RULES = frozenset({"R5", "R7", "R8", "R31"})  # defects that quarantine the person
+TICK = timedelta(microseconds=1)  # "after" a deadline: the rules compare with ``now > deadline``
 
 
 @dataclass(frozen=True)
@@ -53,16 +54,38 @@ def event_time(fact: ConsentFact) -> datetime:
 
 
 def decide(facts: PersonFacts, purpose: str, policy: Policy, now: datetime) -> Decision:
-    """Decide whether ``purpose`` mail may go to the person at ``now``; see the module docstring."""
+    """Decide whether ``purpose`` mail may go to the person at ``now``; see the module docstring.
+
+    The decision also says until when it holds on these facts (``valid_until``), so that a run re-decides
+    the people whose decision time alone may have changed without re-reading everyone.
+    """
     suppressed = deny_if_suppressed_r22(facts, purpose)
     if suppressed is not None:
-        return suppressed
+        return suppressed  # R22 holds whatever the time
+    events = _effective_events(facts, now)
+    grants = judge_grants(events, purpose, policy, now)
+    decision = _decide_at(events, facts.purchases, purpose, policy, now=now, grants=grants)
+    return replace(decision, valid_until=next_change_by_time(facts, purpose, policy, now, grants))
+
+
+def _effective_events(facts: PersonFacts, now: datetime) -> tuple[ConsentFact, ...]:
+    """The events that have happened by ``now``, in the person's order."""
     # Sorted by the person's time, not arrival (R29), so the outcome never depends on arrival order.
-    events = tuple(
+    return tuple(
         sorted((e for e in facts.events if event_time(e) <= now), key=lambda e: (event_time(e), e.event_id))
     )
-    purchases = tuple(sorted(facts.purchases, key=lambda p: (p.occurred_at, p.event_id)))
-    grants = judge_grants(events, purpose, policy, now)
+
+
+def _decide_at(
+    events: tuple[ConsentFact, ...],
+    bought: tuple[PurchaseFact, ...],
+    purpose: str,
+    policy: Policy,
+    *,
+    now: datetime,
+    grants: list[Grant],
+) -> Decision:
+    purchases = tuple(sorted(bought, key=lambda p: (p.occurred_at, p.event_id)))
     valid = [g for g in grants if g.rule is None]
     # Ties are broken by content before event id (ids follow arrival order, R29/R32).
     last_valid = max(
@@ -77,6 +100,31 @@ def decide(facts: PersonFacts, purpose: str, policy: Policy, now: datetime) -> D
     if soft is not None:
         return soft
     return deny_without_basis_r1(purpose, grants)
+
+
+def next_change_by_time(
+    facts: PersonFacts, purpose: str, policy: Policy, now: datetime, grants: list[Grant]
+) -> datetime | None:
+    """The earliest instant after ``now`` at which time alone may change the decision, or None.
+
+    Each is the first moment a time comparison in the rules turns: a future-dated event or purchase
+    takes effect at its time (R29), a pending double opt-in lapses just after its deadline (R6), a
+    soft opt-in purchase leaves the window just after its last day (R14). Early is safe (the person is
+    only decided again); late is not, so every time comparison of ``decide`` has its moment here.
+    """
+    moments = [
+        event_time(e)
+        for e in facts.events
+        if event_time(e) > now and (e.action in GLOBAL_ACTIONS or e.purpose in (purpose, ALL_PURPOSES))
+    ]
+    pending = timedelta(days=policy.pending_expiry_days)
+    moments += [g.effective_at + pending + TICK for g in grants if g.code == "double_opt_in_pending"]
+    if purpose == "promotions":
+        moments += [p.occurred_at for p in facts.purchases if p.paid and p.occurred_at > now]
+        offered = (p for p in facts.purchases if p.paid and p.opt_out_offered and not p.opt_out_used)
+        ends = (add_months(p.occurred_at, policy.soft_opt_in_months) for p in offered)
+        moments += [end + TICK for end in ends if end >= now]
+    return min(moments, default=None)
 
 
 def name_soft_opt_in_end_r15(

@@ -126,3 +126,6 @@ class Decision:
     event_ids: tuple[int, ...] = ()  # consent events the decision rests on
     purchase_ids: tuple[int, ...] = ()  # purchases it rests on (soft opt-in, R12-R15)
     quarantined: bool = False  # an unproven grant and nothing else: list for re-permission (R1, R7, R8)
+    # The first instant at which the same facts may decide otherwise (a window ends, a pending double
+    # opt-in lapses, a future-dated event takes effect); None when time alone never changes it.
+    valid_until: datetime | None = None
