@@ -68,6 +68,11 @@ class DecisionLike(Protocol):
         """Held only by an unproven subscribed flag: list for re-permission (R1, R7, R8)."""
         ...
 
+    @property
+    def valid_until(self) -> datetime | None:
+        """The first moment time alone may change the decision; None when it never does."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -79,6 +84,7 @@ class Verdict:
     reason: str
     event_ids: tuple[str, ...] = ()
     quarantined: bool = False
+    valid_until: datetime | None = None
 
 
 def basis_of(decision: DecisionLike) -> Basis:

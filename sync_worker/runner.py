@@ -31,7 +31,7 @@ from connectors.base import (
 )
 from connectors.http import counters_of
 from connectors.registry import connector_class
-from sync_worker import db, outbox, runlog, snapshot
+from sync_worker import db, due, outbox, runlog, snapshot
 from sync_worker.lease import Lease, build_leases
 from sync_worker.ledger_port import ErasureRequest, LedgerPort, ObservedEvent
 from sync_worker.logs import get_logger
@@ -240,7 +240,7 @@ class Reconciliation:
         if targets is not None:
             chunks = [targets[i : i + self.chunk] for i in range(0, len(targets), self.chunk)]
         else:
-            chunks = self._people(dirty_only=not full)
+            chunks = self._people(dirty_only=not full, now=now)
         todo_erasures = sorted(erasures)
         for batch in [
             *chunks,
@@ -266,13 +266,19 @@ class Reconciliation:
                 if not report.dry_run:
                     outbox.enqueue(conn, report.run_id, planned, now)
                     snapshot.mark_clean(conn, batch)
+                    due.save(conn, {e: due.earliest(decisions.get(e, {}).values()) for e in batch})
             _count_planned(report, planned)
 
-    def _people(self, *, dirty_only: bool) -> Iterable[list[str]]:
+    def _people(self, *, dirty_only: bool, now: datetime) -> Iterable[list[str]]:
+        """Everyone in the snapshot, or (incremental) the dirty people and those whose decision time alone
+        may have changed since it was planned; keyset-paged in email order, so memory stays bounded."""
         after = ""
         while True:
             with self.engine.begin() as conn:
                 batch = snapshot.next_people(conn, after, dirty_only=dirty_only, limit=self.chunk)
+                if dirty_only:
+                    timed = due.next_due(conn, after, now, limit=self.chunk)
+                    batch = sorted({*batch, *timed})[: self.chunk]
             if not batch:
                 return
             yield batch
@@ -312,6 +318,7 @@ class Reconciliation:
             for request in requests:
                 if outbox.all_done(conn, request.email):
                     snapshot.forget(conn, request.email)
+                    due.forget(conn, [request.email])
                     outbox.forget(conn, request.email)
                     self.ledger.complete_erasure(conn, request, now)
 

@@ -1,0 +1,31 @@
+"""When each person's decisions may next change by time alone, so incremental runs re-plan them.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "decision_due",
+        sa.Column("email", sa.String(), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("email"),
+    )
+    op.create_index("ix_decision_due_due_at", "decision_due", ["due_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_decision_due_due_at", table_name="decision_due")
+    op.drop_table("decision_due")
