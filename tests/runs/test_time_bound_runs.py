@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from connectors.base import PurchaseRecord, Status
-from sync_worker import due, runlog
+from sync_worker import db, due, runlog, snapshot
 from sync_worker.policy import Policy
 from sync_worker.policy.months import add_months
 from sync_worker.runner import Reconciliation, RunReport
@@ -108,3 +108,18 @@ async def test_incremental_run_pages_through_due_and_dirty_people_together(shop:
 
 def due_at(stored: datetime) -> datetime:
     return stored if stored.tzinfo else stored.replace(tzinfo=T0.tzinfo)
+
+
+def test_upgrade_makes_everyone_already_observed_due_once(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    db.upgrade(engine, "0004")
+    row = {"system": "klaviyo", "slot": "*", "value": "active", "observed_at": T0, "dirty": False}
+    with engine.begin() as conn:
+        conn.execute(
+            insert(snapshot.OBSERVED), [{**row, "email": e} for e in ("a@example.nl", "b@example.nl")]
+        )
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        first = due.next_due(conn, "", datetime(1970, 1, 1, tzinfo=UTC), limit=10)
+    engine.dispose()
+    assert first == ["a@example.nl", "b@example.nl"]

@@ -1,11 +1,15 @@
 """When each person's decisions may next change by time alone, so incremental runs re-plan them.
 
+Everyone already in the snapshot starts out due: the first run after the upgrade decides them once and
+stores their real moments (before this table, a decision that time alone changed waited for ``--full``).
+
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-30
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -24,6 +28,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("email"),
     )
     op.create_index("ix_decision_due_due_at", "decision_due", ["due_at"])
+    due = sa.table("decision_due", sa.column("email", sa.String()), sa.column("due_at", sa.DateTime(True)))
+    observed = sa.table("observed_state", sa.column("email", sa.String()))
+    long_ago = sa.literal(datetime(1970, 1, 1, tzinfo=UTC), sa.DateTime(timezone=True))
+    everyone = sa.select(observed.c.email, long_ago).distinct()
+    op.execute(due.insert().from_select(["email", "due_at"], everyone))
 
 
 def downgrade() -> None:
