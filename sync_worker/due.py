@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, DateTime, delete, select
+from sqlalchemy import Column, Connection, DateTime, Select, delete, insert, literal, select
 from sqlmodel import Field, SQLModel
 
 from sync_worker.db import upsert
@@ -42,6 +42,14 @@ def save(conn: Connection, due: Mapping[str, datetime | None]) -> None:
     if gone:
         conn.execute(delete(DUE).where(DUE.c.email.in_(gone)))
     upsert(conn, DUE, rows, keys=("email",))
+
+
+def decide_again(conn: Connection, people: Select[Any], now: datetime) -> None:
+    """Make the people a query selects (one column: email) due at ``now``, without loading them here."""
+    found = people.distinct().subquery()
+    conn.execute(delete(DUE).where(DUE.c.email.in_(select(found.c[0]))))
+    moment = literal(now, DateTime(timezone=True))
+    conn.execute(insert(DUE).from_select(["email", "due_at"], select(found.c[0], moment)))
 
 
 def next_due(conn: Connection, after: str, now: datetime, limit: int) -> list[str]:

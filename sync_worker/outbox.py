@@ -1,8 +1,12 @@
 """The outbox: planned changes are committed before any push, pushed in vendor-sized batches, and settled.
 
 States: ``pending`` (planned) -> ``in_flight`` (claimed by a run) -> ``done`` | ``failed`` (retried by
-later runs, at most ``MAX_ATTEMPTS`` times) -> ``parked`` (given up; reported). A ``superseded`` item
-was a subscribe left over from an interrupted run: it is never pushed without a fresh decision (R27).
+later runs) | ``parked`` (the vendor refused it; reported). A subscribe is given up (``parked``) after
+``MAX_ATTEMPTS``; a change that takes consent away is never given up while it fails (R25: a withdrawal
+must reach every system), and once past ``MAX_ATTEMPTS`` it is reported by every run. A ``superseded``
+item was a subscribe left over from an earlier run: it is never pushed without a fresh decision (R27),
+so its person is decided again at once, and the new subscribe continues its count of attempts
+(sync_worker.retry_budget), so a subscribe a vendor keeps failing is parked, not retried forever.
 
 Crash safety: a claim is a committed ``in_flight`` mark with a time; a claim older than the lease is
 taken over by the next run, which drains the outbox before pulling. A run that holds the system's
@@ -41,12 +45,14 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from connectors.base import Action, Basis, Change, Connector, Outcome, PushResult, Status
+from sync_worker import due
 from sync_worker.plan import PlannedChange
 
 MAX_ATTEMPTS = 5
 LEASE = timedelta(minutes=5)
 DEFAULT_BATCH = 100
 OPEN = ("pending", "in_flight", "failed")
+SUBSCRIBE = Action.SUBSCRIBE.value
 STATUS_VALUES = frozenset(s.value for s in Status)
 
 
@@ -71,6 +77,12 @@ class OutboxItem(SQLModel, table=True):
 
 
 ITEMS: Any = OutboxItem.__table__  # type: ignore[attr-defined]
+# Opt-outs (anything but a subscribe) their system has not applied: still open, or refused by the vendor
+# and not read back since. What R25's alert ages; the stored state ``parked`` alone would hide refusals.
+UNPROPAGATED_OPTOUT = and_(
+    ITEMS.c.action != SUBSCRIBE,
+    or_(ITEMS.c.state.in_(OPEN), and_(ITEMS.c.state == "parked", ITEMS.c.verified.is_(None))),
+)
 
 
 def change_to_json(change: Change) -> str:
@@ -87,7 +99,15 @@ def change_from_json(text: str) -> Change:
     return Change(**data)
 
 
-def enqueue(conn: Connection, run_id: str, planned: Sequence[PlannedChange], now: datetime) -> None:
+def enqueue(
+    conn: Connection,
+    run_id: str,
+    planned: Sequence[PlannedChange],
+    now: datetime,
+    spent: Mapping[str, int] | None = None,
+) -> None:
+    """Commit planned changes; ``spent``: attempts earlier items for the same change already used."""
+    spent = spent or {}
     rows = [
         {
             "key": item.change.key,
@@ -98,7 +118,7 @@ def enqueue(conn: Connection, run_id: str, planned: Sequence[PlannedChange], now
             "action": item.change.action.value,
             "change": change_to_json(item.change),
             "state": "pending",
-            "attempts": 0,
+            "attempts": spent.get(item.change.key, 0),
             "pushed_value": item.after,
             "created_at": now,
             "updated_at": now,
@@ -110,12 +130,13 @@ def enqueue(conn: Connection, run_id: str, planned: Sequence[PlannedChange], now
 
 
 def supersede_subscribes(conn: Connection, run_id: str, now: datetime) -> int:
-    """Subscribes left by an earlier run wait for a fresh decision: a leftover never re-subscribes (R27)."""
-    result = conn.execute(
-        update(ITEMS)
-        .where(ITEMS.c.action == Action.SUBSCRIBE.value, ITEMS.c.state.in_(OPEN), ITEMS.c.run_id != run_id)
-        .values(state="superseded", updated_at=now)
-    )
+    """Subscribes left by an earlier run wait for a fresh decision: a leftover never re-subscribes (R27).
+
+    Their people are due at once, so this run decides them again rather than leaving them until they change.
+    """
+    leftover = (ITEMS.c.action == SUBSCRIBE, ITEMS.c.state.in_(OPEN), ITEMS.c.run_id != run_id)
+    due.decide_again(conn, select(ITEMS.c.email).where(*leftover), now)
+    result = conn.execute(update(ITEMS).where(*leftover).values(state="superseded", updated_at=now))
     return int(result.rowcount or 0)
 
 
@@ -205,7 +226,8 @@ def claim(
         select(ITEMS.c.key, ITEMS.c.change)
         .where(
             ITEMS.c.system == system,
-            ITEMS.c.attempts < MAX_ATTEMPTS,
+            # A change that takes consent away keeps trying (R25); only subscribes are given up.
+            or_(ITEMS.c.attempts < MAX_ATTEMPTS, ITEMS.c.action != SUBSCRIBE),
             or_(
                 ITEMS.c.state == "pending",
                 # Failed items are retried by later runs, not again by the run that saw them fail.
@@ -232,7 +254,7 @@ def claim(
 
 def settle(conn: Connection, results: Sequence[PushResult], now: datetime) -> None:
     """Record each vendor answer: accepted -> done, rejected -> parked with the vendor's reason,
-    retry later -> failed (retried by later runs, parked after MAX_ATTEMPTS)."""
+    retry later -> failed (retried by later runs; a subscribe is parked after MAX_ATTEMPTS)."""
     for result in results:
         values: dict[str, Any] = {"updated_at": now, "last_error": result.reason}
         if result.outcome == Outcome.ACCEPTED:
@@ -250,7 +272,7 @@ def settle(conn: Connection, results: Sequence[PushResult], now: datetime) -> No
         conn.execute(update(ITEMS).where(ITEMS.c.key == result.key).values(**values))
     conn.execute(
         update(ITEMS)
-        .where(ITEMS.c.state == "failed", ITEMS.c.attempts >= MAX_ATTEMPTS)
+        .where(ITEMS.c.state == "failed", ITEMS.c.attempts >= MAX_ATTEMPTS, ITEMS.c.action == SUBSCRIBE)
         .values(state="parked", updated_at=now)
     )
 

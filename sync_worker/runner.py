@@ -38,6 +38,7 @@ from sync_worker.logs import get_logger
 from sync_worker.observe import ACCOUNT, TAG_PREFIX, Seen, observe
 from sync_worker.plan import Person, PlannedChange, plan
 from sync_worker.progress import NoProgress, Progress
+from sync_worker.retry_budget import StuckOptOut, stuck_optouts, with_retry_budget
 from sync_worker.rulebook import policy_from_settings, secret_of
 from sync_worker.sql_ledger import SqlLedger
 from sync_worker.trigger import WebhookFact
@@ -73,6 +74,9 @@ class RunReport:
     # (connector, purpose label, accepted) -> results, and connector -> (retries, 429s): for /metrics.
     pushes: Counter[tuple[str, str, bool]] = field(default_factory=Counter)
     vendor_calls: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Opt-outs that have not reached a system (failing past the bound, or refused): R25, reported each run.
+    stuck_optouts: list[StuckOptOut] = field(default_factory=list)
+    subscribes_given_up: Counter[str] = field(default_factory=Counter)  # per system, this run
 
     @property
     def exit_code(self) -> int:
@@ -93,6 +97,11 @@ class RunReport:
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "changes": self.planned,
             "connectors": {name: vars(c) for name, c in sorted(self.counts.items())},
+            "optouts_not_propagated": {
+                s.system: {"failing": s.failing, "refused": s.refused, "oldest": s.oldest.isoformat()}
+                for s in self.stuck_optouts
+            },
+            "subscribes_given_up": dict(sorted(self.subscribes_given_up.items())),
             "error": self.error,
         }
 
@@ -152,6 +161,7 @@ class Reconciliation:
             if not dry_run:
                 await self._push(report, now, None)
                 self._finish_erasures(now)
+                self._report_stuck_optouts(report)
         except Exception as error:
             report.error = f"{type(error).__name__}: {error}"
             log.exception("run_failed", error=report.error)
@@ -261,10 +271,12 @@ class Reconciliation:
                     )
                     for email in batch
                 ]
-                planned = plan(people, capabilities, report.run_id)
+                budget = with_retry_budget(conn, plan(people, capabilities, report.run_id))
+                planned = budget.planned
+                report.subscribes_given_up.update(item.change.system for item in budget.given_up)
                 runlog.log_changes(conn, report.run_id, planned, self.secret, report.dry_run)
                 if not report.dry_run:
-                    outbox.enqueue(conn, report.run_id, planned, now)
+                    outbox.enqueue(conn, report.run_id, planned, now, budget.spent)
                     snapshot.mark_clean(conn, batch)
                     due.save(conn, {e: due.earliest(decisions.get(e, {}).values()) for e in batch})
             _count_planned(report, planned)
@@ -310,6 +322,20 @@ class Reconciliation:
                 texts[result.key] = _result_text(result)
         with self.engine.begin() as conn:
             runlog.log_push_results(conn, texts)
+
+    def _report_stuck_optouts(self, report: RunReport) -> None:
+        """R25: an opt-out that has not reached a system is an error of every run until it has."""
+        with self.engine.begin() as conn:
+            report.stuck_optouts = stuck_optouts(conn)
+        for stuck in report.stuck_optouts:
+            get_logger(run_id=report.run_id, connector=stuck.system).error(
+                "optouts_not_propagated",
+                failing=stuck.failing,
+                refused=stuck.refused,
+                oldest=stuck.oldest.isoformat(),
+            )
+        for system, count in sorted(report.subscribes_given_up.items()):
+            get_logger(run_id=report.run_id, connector=system).warning("subscribes_given_up", count=count)
 
     def _finish_erasures(self, now: datetime) -> None:
         """An erasure is complete once every system has accepted its part; then the snapshot forgets."""
@@ -357,7 +383,7 @@ def _status(report: RunReport) -> str:
     counts = list(report.counts.values())
     if counts and all(c.error for c in counts):
         return "failed"
-    if any(c.error or c.failed or c.rejected_records for c in counts):
+    if any(c.error or c.failed or c.rejected_records for c in counts) or report.stuck_optouts:
         return "partial"
     return "success"
 

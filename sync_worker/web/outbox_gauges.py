@@ -1,7 +1,8 @@
 """Outbox gauges read from the ledger database at scrape time, so every replica reports the shared truth.
 
 An opt-out is "unpropagated" while an outbox item that takes consent away (anything but a subscribe:
-unsubscribe, erase, re-permission tag) is still open; its age is what an operator alerts on (R25).
+unsubscribe, erase, re-permission tag) is still open or was refused by the vendor; its age is what an
+operator alerts on (R25).
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, select
 
-from connectors.base import Action
-from sync_worker.outbox import ITEMS, OPEN
+from sync_worker.outbox import ITEMS, OPEN, UNPROPAGATED_OPTOUT
 
 
 def outbox_depth(engine: Engine) -> Callable[[], float]:
@@ -25,9 +25,7 @@ def outbox_depth(engine: Engine) -> Callable[[], float]:
 
 def oldest_optout_age(engine: Engine, clock: Callable[[], datetime]) -> Callable[[], float]:
     def age() -> float:
-        query = select(func.min(ITEMS.c.created_at)).where(
-            ITEMS.c.state.in_(OPEN), ITEMS.c.action != Action.SUBSCRIBE.value
-        )
+        query = select(func.min(ITEMS.c.created_at)).where(UNPROPAGATED_OPTOUT)
         with engine.connect() as conn:
             oldest: datetime | None = conn.execute(query).scalar_one()
         if oldest is None:

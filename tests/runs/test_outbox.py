@@ -61,8 +61,17 @@ async def test_rejected_change_is_parked_with_the_vendors_reason(engine: Engine)
     assert (row["state"], row["last_error"]) == ("parked", "injected")
 
 
-async def test_transient_failure_is_retried_by_later_runs_then_parked(engine: Engine) -> None:
-    vendor, item = queued(engine)
+def subscribe(email: str, run_id: str = "run1") -> PlannedChange:
+    key = change_key(run_id, "klaviyo", email, "newsletter", Action.SUBSCRIBE)
+    change = Change(key, "klaviyo", email, Action.SUBSCRIBE, "newsletter")
+    return PlannedChange(change, "newsletter", "not_subscribed", "subscribed", "R5", "consent")
+
+
+async def test_failing_subscribe_is_retried_by_later_runs_then_parked(engine: Engine) -> None:
+    vendor = vendor_with(["a@example.nl"])
+    item = subscribe("a@example.nl")
+    with engine.begin() as conn:
+        outbox.enqueue(conn, "run1", [item], T0)
     vendor.fail = lambda _c: Outcome.RETRY_LATER
     for attempt in range(1, outbox.MAX_ATTEMPTS + 1):
         await outbox.push_system(engine, vendor.connector(), T0 + timedelta(minutes=attempt))
@@ -70,6 +79,20 @@ async def test_transient_failure_is_retried_by_later_runs_then_parked(engine: En
     assert state_of(engine, item.change.key)["state"] == "parked"
     await outbox.push_system(engine, vendor.connector(), T0 + timedelta(hours=1))
     assert len(vendor.pushes) == outbox.MAX_ATTEMPTS
+
+
+async def test_failing_opt_out_is_never_given_up_r25(engine: Engine) -> None:
+    vendor, item = queued(engine)
+    vendor.fail = lambda _c: Outcome.RETRY_LATER
+    runs = outbox.MAX_ATTEMPTS + 3
+    for attempt in range(1, runs + 1):
+        await outbox.push_system(engine, vendor.connector(), T0 + timedelta(minutes=attempt))
+    assert len(vendor.pushes) == runs  # one attempt per run, past the bound
+    row = state_of(engine, item.change.key)
+    assert (row["state"], row["attempts"]) == ("failed", runs)
+    vendor.fail = lambda _c: None
+    await outbox.push_system(engine, vendor.connector(), T0 + timedelta(hours=1))
+    assert vendor.status("a@example.nl", "newsletter") == Status.UNSUBSCRIBED
 
 
 async def test_failed_item_succeeds_on_a_later_run(engine: Engine) -> None:
