@@ -141,10 +141,13 @@ def supersede_subscribes(conn: Connection, run_id: str, now: datetime) -> int:
 
 
 def in_flight(conn: Connection, emails: Sequence[str]) -> dict[str, set[tuple[str, str]]]:
-    """(system, slot) per person that a push is still working on or awaiting the echo of."""
+    """(system, slot) per person that a push is still working on (pending, claimed or to be retried).
+
+    Pushes done and not yet read back do not hold their slot: planning sees them as applied
+    (sync_worker.awaited), so a later decision for that slot is pushed at once.
+    """
     query = select(ITEMS.c.email, ITEMS.c.system, ITEMS.c.slot).where(
-        ITEMS.c.email.in_(list(emails)),
-        or_(ITEMS.c.state.in_(OPEN), and_(ITEMS.c.state.in_(("done", "parked")), ITEMS.c.verified.is_(None))),
+        ITEMS.c.email.in_(list(emails)), ITEMS.c.state.in_(OPEN)
     )
     out: dict[str, set[tuple[str, str]]] = {}
     for email, system, slot in conn.execute(query):

@@ -31,7 +31,7 @@ from connectors.base import (
 )
 from connectors.http import counters_of
 from connectors.registry import connector_class
-from sync_worker import db, due, outbox, runlog, snapshot
+from sync_worker import awaited, db, due, outbox, runlog, snapshot
 from sync_worker.lease import Lease, build_leases
 from sync_worker.ledger_port import ErasureRequest, LedgerPort, ObservedEvent
 from sync_worker.logs import get_logger
@@ -260,18 +260,20 @@ class Reconciliation:
                 decisions = self.ledger.decide(conn, batch, self.purposes, now)
                 seen = snapshot.load_seen(conn, batch)
                 flying = outbox.in_flight(conn, batch)
+                pushed = awaited.unconfirmed(conn, batch)
                 people = [
                     Person(
                         email=email,
                         decisions=decisions.get(email, {}),
-                        seen=seen.get(email, {}),
+                        seen=awaited.as_shown(seen.get(email, {}), pushed.accepted.get(email, {})),
                         quarantined=any(d.quarantined for d in decisions.get(email, {}).values()),
                         erasure=email in erasures,
                         in_flight=frozenset(flying.get(email, set())),
                     )
                     for email in batch
                 ]
-                budget = with_retry_budget(conn, plan(people, capabilities, report.run_id))
+                fresh = awaited.not_refused(plan(people, capabilities, report.run_id), pushed.refused)
+                budget = with_retry_budget(conn, fresh)
                 planned = budget.planned
                 report.subscribes_given_up.update(item.change.system for item in budget.given_up)
                 runlog.log_changes(conn, report.run_id, planned, self.secret, report.dry_run)

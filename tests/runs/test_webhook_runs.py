@@ -92,6 +92,10 @@ async def test_unsubscribe_webhook_is_recorded_once_and_pushed_to_the_other_thre
         ("klaviyo", "newsletter", True): 1,
         ("hubspot", "newsletter", True): 1,
         ("shopify", "newsletter", True): 1,
+        # The first run tagged Jan for re-permission (promotions flagged without evidence); once he has
+        # withdrawn he is no longer asked: the tag comes off in this run, its echo not needed first.
+        ("klaviyo", "tags", True): 1,
+        ("hubspot", "tags", True): 1,
     }
 
     # The vendor retries its delivery, and the scheduled run reads the same state: nothing new.
