@@ -65,7 +65,9 @@ def decide(facts: PersonFacts, purpose: str, policy: Policy, now: datetime) -> D
     events = _effective_events(facts, now)
     grants = judge_grants(events, purpose, policy, now)
     decision = _decide_at(events, facts.purchases, purpose, policy, now=now, grants=grants)
-    return replace(decision, valid_until=next_change_by_time(facts, purpose, policy, now, grants))
+    until = next_change_by_time(facts, purpose, policy, now, effective=events, grants=grants)
+    # Most decisions never change by time alone: copy (slow for a frozen dataclass) only the others.
+    return decision if until is None else replace(decision, valid_until=until)
 
 
 def _effective_events(facts: PersonFacts, now: datetime) -> tuple[ConsentFact, ...]:
@@ -103,7 +105,13 @@ def _decide_at(
 
 
 def next_change_by_time(
-    facts: PersonFacts, purpose: str, policy: Policy, now: datetime, grants: list[Grant]
+    facts: PersonFacts,
+    purpose: str,
+    policy: Policy,
+    now: datetime,
+    *,
+    effective: tuple[ConsentFact, ...],
+    grants: list[Grant],
 ) -> datetime | None:
     """The earliest instant after ``now`` at which time alone may change the decision, or None.
 
@@ -111,19 +119,30 @@ def next_change_by_time(
     takes effect at its time (R29), a pending double opt-in lapses just after its deadline (R6), a
     soft opt-in purchase leaves the window just after its last day (R14). Early is safe (the person is
     only decided again); late is not, so every time comparison of ``decide`` has its moment here.
+    ``effective`` are the events up to ``now`` and ``grants`` the judged grants, as ``decide`` has them.
     """
-    moments = [
-        event_time(e)
-        for e in facts.events
-        if event_time(e) > now and (e.action in GLOBAL_ACTIONS or e.purpose in (purpose, ALL_PURPOSES))
-    ]
-    pending = timedelta(days=policy.pending_expiry_days)
-    moments += [g.effective_at + pending + TICK for g in grants if g.code == "double_opt_in_pending"]
-    if purpose == "promotions":
-        moments += [p.occurred_at for p in facts.purchases if p.paid and p.occurred_at > now]
-        offered = (p for p in facts.purchases if p.paid and p.opt_out_offered and not p.opt_out_used)
-        ends = (add_months(p.occurred_at, policy.soft_opt_in_months) for p in offered)
-        moments += [end + TICK for end in ends if end >= now]
+    moments: list[datetime] = []
+    if len(effective) < len(facts.events):  # some events lie ahead of ``now``
+        moments += [
+            event_time(e)
+            for e in facts.events
+            if event_time(e) > now and (e.action in GLOBAL_ACTIONS or e.purpose in (purpose, ALL_PURPOSES))
+        ]
+    for grant in grants:
+        if grant.code == "double_opt_in_pending":
+            moments.append(grant.effective_at + timedelta(days=policy.pending_expiry_days) + TICK)
+    if purpose == "promotions" and facts.purchases:
+        months = policy.soft_opt_in_months
+        recent = now - timedelta(days=31 * months + 1)  # older purchases' windows ended before ``now``
+        for p in facts.purchases:
+            if not p.paid:
+                continue
+            if p.occurred_at > now:
+                moments.append(p.occurred_at)
+            if p.opt_out_offered and not p.opt_out_used and p.occurred_at >= recent:
+                end = add_months(p.occurred_at, months)
+                if end >= now:
+                    moments.append(end + TICK)
     return min(moments, default=None)
 
 
