@@ -47,13 +47,17 @@ def people_to_read(
         email = fact.email or (
             snapshot.email_of(conn, fact.system, fact.external_id) if fact.external_id else None
         )
-        seen = snapshot.load_seen(conn, [email], fact.system).get(email, {}) if email else {}
-        vendor_id = fact.external_id or (seen[fact.system].external_id if fact.system in seen else None)
+        vendor_id = fact.external_id or (_vendor_id(conn, fact.system, email) if email else None)
         if email is None or vendor_id is None:
             rest.append(fact)
             continue
         wanted.setdefault(fact.system, {})[email] = vendor_id
     return wanted, rest
+
+
+def _vendor_id(conn: Connection, system: str, email: str) -> str | None:
+    seen = snapshot.load_seen(conn, [email], system).get(email, {}).get(system)
+    return seen.external_id if seen is not None else None
 
 
 async def read_back(

@@ -121,3 +121,13 @@ async def test_failed_read_back_makes_the_run_partial_and_the_other_facts_go_on(
     assert ("mailchimp", EventKind.WITHDRAW) in kinds
     assert ("hubspot", EventKind.WITHDRAW) not in kinds
     assert world.by_name["klaviyo"].status(JAN, "newsletter") == Status.UNSUBSCRIBED
+
+
+async def test_fact_with_an_address_only_is_read_by_the_vendor_id_the_snapshot_holds(world: World) -> None:
+    world.hubspot.set_status(JAN, "newsletter", Status.UNSUBSCRIBED)
+    fact = WebhookFact("hubspot", "subscription", JAN, None, "evt-r2", T0, read_back=True)
+
+    await world.run((fact,))
+
+    assert reads(world) == [{JAN: world.external_id("hubspot", JAN)}]
+    assert withdrawals(world) == [("newsletter", "hubspot")]
