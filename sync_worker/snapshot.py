@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, DateTime, Text, delete, insert, select, type_coerce, update
+from sqlalchemy import JSON, Column, Connection, DateTime, delete, insert, select, update
 from sqlmodel import Field, SQLModel
 
 from connectors.base import GlobalState, Status
 from sync_worker.db import upsert
+from sync_worker.ledger.bulk import select_in
 from sync_worker.observe import ACCOUNT, Seen
 
 
@@ -107,54 +108,38 @@ def load_seen(
     conn: Connection, emails: Sequence[str], system: str | None = None
 ) -> dict[str, dict[str, Seen]]:
     """email -> system -> Seen, for the people asked for (absent people are absent)."""
-    # Planning reads about 15 rows per person: plain tuples of the used columns, the JSON tags decoded
-    # only on account rows, enums by dictionary (the ORM's per-row processing was most of the cost).
-    tags_text = type_coerce(OBSERVED.c.tags, Text)
-    query = select(
-        OBSERVED.c.email,
-        OBSERVED.c.system,
-        OBSERVED.c.slot,
-        OBSERVED.c.value,
-        OBSERVED.c.external_id,
-        tags_text,
+    # Planning reads about 15 rows per person: plain DB-API tuples of the used columns, the JSON tags
+    # decoded only on account rows, enums by dictionary (per-row processing was most of the cost).
+    rows = select_in(
+        conn,
+        OBSERVED,
+        ["email", "system", "slot", "value", "external_id", "tags"],
+        "email",
+        list(emails),
+        where=None if system is None else {"system": system},
     )
-    query = query.where(OBSERVED.c.email.in_(list(emails)))
-    if system is not None:
-        query = query.where(OBSERVED.c.system == system)
-    parts: dict[tuple[str, str], _Part] = {}
-    for email, system_name, slot, value, external_id, tags in conn.execute(query).all():
+    # (email, system) -> [external id, statuses, global state, tags]
+    parts: dict[tuple[str, str], list[Any]] = {}
+    for email, system_name, slot, value, external_id, tags in rows:
         part = parts.get((email, system_name))
         if part is None:
-            part = parts[(email, system_name)] = _Part()
+            part = parts[(email, system_name)] = [None, {}, GlobalState.ACTIVE, _NO_TAGS]
         if external_id:
-            part.external_id = external_id
+            part[0] = external_id
         if slot == ACCOUNT:
-            part.global_state = GLOBAL_STATES[value]
-            part.tags = _tag_set(tags)
+            part[2] = GLOBAL_STATES[value]
+            part[3] = _tag_set(tags)
         else:
-            part.statuses[slot] = STATUSES[value]
+            part[1][slot] = STATUSES[value]
     out: dict[str, dict[str, Seen]] = {}
-    for (email, system_name), part in parts.items():
-        out.setdefault(email, {})[system_name] = Seen(
-            part.external_id, part.statuses, part.global_state, part.tags
-        )
+    for (email, system_name), (external_id, statuses, global_state, tags) in parts.items():
+        out.setdefault(email, {})[system_name] = Seen(external_id, statuses, global_state, tags)
     return out
 
 
 STATUSES = {status.value: status for status in Status}
 GLOBAL_STATES = {state.value: state for state in GlobalState}
-
-
-class _Part:
-    """One person in one system while its snapshot rows are collected."""
-
-    __slots__ = ("external_id", "global_state", "statuses", "tags")
-
-    def __init__(self) -> None:
-        self.external_id: str | None = None
-        self.statuses: dict[str, Status] = {}
-        self.global_state = GlobalState.ACTIVE
-        self.tags: frozenset[str] = frozenset()
+_NO_TAGS: frozenset[str] = frozenset()
 
 
 def _tag_set(tags: Any) -> frozenset[str]:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Text, select, type_coerce
+from sqlalchemy import Connection
 
+from sync_worker.ledger.bulk import select_in
 from sync_worker.ledger.chain import as_utc
 from sync_worker.ledger.suppression import suppressed_emails
 from sync_worker.ledger.tables import EVENTS, PERSONS, PURCHASES
@@ -25,27 +27,25 @@ def load_facts(
 ) -> dict[str, PersonFacts]:
     """PersonFacts for every given (normalised) address; unknown addresses get empty facts.
 
-    Four queries per chunk of addresses, never one per person. Rows come as plain tuples of the columns
-    the policy core reads (planning loads every person's facts, so per-row mappings would dominate).
+    Four queries per chunk of addresses, never one per person. Rows come as plain DB-API tuples of the
+    columns the policy core reads (planning loads every person's facts: per-row processing would dominate).
     """
     result: dict[str, PersonFacts] = {}
     iterator = iter(emails)
     while chunk := list(dict.fromkeys(islice(iterator, chunk_size))):
         blocked = suppressed_emails(conn, chunk, secret)
-        people = select(PERSONS.c.id, PERSONS.c.email).where(PERSONS.c.email.in_(chunk))
-        ids: dict[int, str] = dict(conn.execute(people).tuples().all())
+        ids: dict[int, str] = dict(select_in(conn, PERSONS, ["id", "email"], "email", chunk))
         events: dict[str, list[ConsentFact]] = defaultdict(list)
         purchases: dict[str, list[PurchaseFact]] = defaultdict(list)
         if ids:
             owners = list(ids)
-            query = select(*EVENT_COLUMNS).where(EVENTS.c.person_id.in_(owners)).order_by(EVENTS.c.id)
-            for event in conn.execute(query).all():
+            # In id order (the chain order), as the policy core has always been given them.
+            for event in sorted(select_in(conn, EVENTS, EVENT_COLUMNS, "person_id", owners), key=_second):
                 events[ids[event[0]]].append(_fact_of(event))
-            bought = (
-                select(*PURCHASE_COLUMNS).where(PURCHASES.c.person_id.in_(owners)).order_by(PURCHASES.c.id)
-            )
-            for purchase in conn.execute(bought).all():
-                purchases[ids[purchase[0]]].append(_purchase_of(purchase))
+            for bought in sorted(
+                select_in(conn, PURCHASES, PURCHASE_COLUMNS, "person_id", owners), key=_second
+            ):
+                purchases[ids[bought[0]]].append(_purchase_of(bought))
         for email in chunk:
             result[email] = PersonFacts(
                 email, tuple(events[email]), tuple(purchases[email]), suppressed=email in blocked
@@ -53,32 +53,20 @@ def load_facts(
     return result
 
 
-def _text(column: Any) -> Any:
-    """A JSON or time column read without SQLAlchemy's per-value processing (decoded in this module)."""
-    return type_coerce(column, Text)
-
-
-EVENT_COLUMNS = (
-    EVENTS.c.person_id,
-    EVENTS.c.id,
-    EVENTS.c.purpose,
-    EVENTS.c.action,
-    _text(EVENTS.c.occurred_at),
-    _text(EVENTS.c.recorded_at),
-    EVENTS.c.source,
-    EVENTS.c.method,
-    EVENTS.c.collection_point,
-    _text(EVENTS.c.evidence),
-)
-PURCHASE_COLUMNS = (
-    PURCHASES.c.person_id,
-    PURCHASES.c.id,
-    _text(PURCHASES.c.occurred_at),
-    PURCHASES.c.paid,
-    _text(PURCHASES.c.categories),
-    PURCHASES.c.opt_out_offered,
-    PURCHASES.c.opt_out_used,
-)
+EVENT_COLUMNS = [
+    "person_id",
+    "id",
+    "purpose",
+    "action",
+    "occurred_at",
+    "recorded_at",
+    "source",
+    "method",
+    "collection_point",
+    "evidence",
+]
+PURCHASE_COLUMNS = ["person_id", "id", "occurred_at", "paid", "categories", "opt_out_offered", "opt_out_used"]
+_second = itemgetter(1)
 
 
 def _fact_of(row: Sequence[Any]) -> ConsentFact:
@@ -114,7 +102,10 @@ def _purchase_of(row: Sequence[Any]) -> PurchaseFact:
 
 def _moment(value: str | datetime | None) -> datetime | None:
     """SQLite gives the stored text (naive UTC), PostgreSQL's driver a datetime."""
-    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+    if isinstance(value, str):
+        moment = datetime.fromisoformat(value)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(value)
 
 
 def _json(value: Any) -> Any:
