@@ -85,7 +85,7 @@ def save_seen(conn: Connection, system: str, seen: Mapping[str, Seen], now: date
             "email": email,
             "external_id": person.external_id,
             "global_state": person.global_state.value,
-            "statuses": pack_statuses(person.statuses),
+            "statuses": _packed_statuses(person.statuses),
             "tags": sorted(person.tags),
             "observed_at": now,
             "dirty": True,
@@ -95,7 +95,7 @@ def save_seen(conn: Connection, system: str, seen: Mapping[str, Seen], now: date
     conn.execute(insert(OBSERVED), rows)
 
 
-def pack_statuses(statuses: Mapping[str, Status | str]) -> str:
+def _packed_statuses(statuses: Mapping[str, Status | str]) -> str:
     return json.dumps({purpose: str(status) for purpose, status in sorted(statuses.items())})
 
 

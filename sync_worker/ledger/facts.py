@@ -126,29 +126,5 @@ def _evidence_of_text(text: str) -> Evidence:
 
 
 def to_fact(row: dict[str, Any]) -> ConsentFact:
-    recorded = as_utc(row["recorded_at"])
-    assert recorded is not None  # the column is NOT NULL
-    return ConsentFact(
-        event_id=row["id"],
-        purpose=row["purpose"],
-        action=row["action"],
-        occurred_at=as_utc(row["occurred_at"]),
-        recorded_at=recorded,
-        source=row["source"],
-        method=row["method"] or "",
-        collection_point=row["collection_point"],
-        evidence=Evidence(**(row["evidence"] or {})),
-    )
-
-
-def to_purchase(row: dict[str, Any]) -> PurchaseFact:
-    occurred = as_utc(row["occurred_at"])
-    assert occurred is not None  # the column is NOT NULL
-    return PurchaseFact(
-        event_id=row["id"],
-        occurred_at=occurred,
-        paid=row["paid"],
-        categories=tuple(row["categories"]),
-        opt_out_offered=row["opt_out_offered"],
-        opt_out_used=row["opt_out_used"],
-    )
+    """One event row read as a mapping (receipts) as the policy core sees it."""
+    return _fact_of([None, *(row[name] for name in EVENT_COLUMNS[1:])])  # the owner is not part of a fact
