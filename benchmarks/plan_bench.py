@@ -7,6 +7,7 @@ state through each system's purpose mapping minus the observed snapshot.
 
 from __future__ import annotations
 
+import os
 import platform
 import random
 import resource
@@ -56,19 +57,22 @@ def main() -> None:
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     chunk = 1000  # as the runner plans: chunks of people, never all at once
     batch = people(chunk, random.Random(7))
-    times, changes = [], 0
+    times, cpus, changes = [], [], 0
     for _ in range(runs):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         changes = 0
         for offset in range(0, n, chunk):
             changes += len(plan(batch, CAPS, f"run{offset}"))
         times.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
     median = statistics.median(times)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
     print(
         f"plan of {n:,} people x {len(PURPOSES)} purposes x {len(SYSTEMS)} systems: median {median:.2f} s "
-        f"of {runs} ({n / median:,.0f} people/s), {changes:,} changes, peak RSS {rss:.0f} MiB"
+        f"of {runs} ({n / median:,.0f} people/s) [{', '.join(f'{t:.2f}' for t in times)}], CPU median "
+        f"{statistics.median(cpus):.2f} s [{', '.join(f'{t:.2f}' for t in cpus)}], {changes:,} changes, "
+        f"peak RSS {rss:.0f} MiB, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
 
 

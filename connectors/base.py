@@ -214,3 +214,13 @@ class Connector(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ReadsPeople(Protocol):
+    """A connector that can read a few known people at once (a webhook that names a change but not its
+    state): their records go through the same observe path as a pulled page."""
+
+    async def read_people(self, people: Mapping[str, str]) -> Page:
+        """The current records of ``people`` (address -> vendor id); a page without a checkpoint."""
+        ...

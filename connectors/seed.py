@@ -14,6 +14,7 @@ from typing import Any
 
 from connectors.base import Status
 from connectors.sandbox import Sandbox
+from sync_worker.line_error import LineError
 
 PURPOSES = ("newsletter", "promotions", "events", "lead_magnet")
 FIRST_NAMES = (
@@ -39,16 +40,6 @@ class SeedContact:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class SeedError:
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"seed line {self.line}: {self.field}: {self.message}"
-
-
 def demo_people(count: int = 36) -> list[SeedContact]:
     """A few dozen people in every state a purpose can be in, the same on every run."""
     cycle = (Status.SUBSCRIBED, Status.SUBSCRIBED, Status.NOT_SUBSCRIBED, Status.UNSUBSCRIBED, Status.PENDING)
@@ -60,27 +51,27 @@ def demo_people(count: int = 36) -> list[SeedContact]:
     return people
 
 
-def read_seed_file(path: Path) -> tuple[list[SeedContact], list[SeedError]]:
+def read_seed_file(path: Path) -> tuple[list[SeedContact], list[LineError]]:
     """Contacts from a JSONL file; a bad line is reported with its number and field, the rest still load."""
     contacts: list[SeedContact] = []
-    errors: list[SeedError] = []
+    errors: list[LineError] = []
     for number, line in _lines(path):
         try:
             data = json.loads(line)
         except json.JSONDecodeError as error:
-            errors.append(SeedError(number, "(line)", f"not JSON: {error.msg}"))
+            errors.append(LineError(number, "(line)", f"not JSON: {error.msg}"))
             continue
         if not isinstance(data, dict) or not isinstance(data.get("email"), str):
-            errors.append(SeedError(number, "email", "missing or not a string"))
+            errors.append(LineError(number, "email", "missing or not a string"))
             continue
         raw = data.pop("statuses", {})
         if not isinstance(raw, dict):
-            errors.append(SeedError(number, "statuses", "not an object of purpose -> status"))
+            errors.append(LineError(number, "statuses", "not an object of purpose -> status"))
             continue
         try:
             statuses = {str(purpose): Status(value) for purpose, value in raw.items()}
         except ValueError:
-            errors.append(SeedError(number, "statuses", f"values must be one of {[s.value for s in Status]}"))
+            errors.append(LineError(number, "statuses", f"values must be one of {[s.value for s in Status]}"))
             continue
         contacts.append(SeedContact(data.pop("email"), statuses, data))
     return contacts, errors

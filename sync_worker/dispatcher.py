@@ -74,8 +74,8 @@ class Dispatcher:
 
     def skip(self, request: RunRequest, reason: str) -> None:
         self._metrics.observe_run(RunStatus.SKIPPED, request.trigger, 0.0)
-        # Skipped because other replicas hold the leases: the ledger is being kept fresh, so for this
-        # replica's readiness it counts as a turn taken.
+        # Skipped because other replicas hold the leases: the ledger is being kept fresh, so it counts as a
+        # turn taken here (/readyz reads the shared runs table, where the peer's run shows).
         self.last_finished_at = self._clock()
         self.log.info("run.skipped", trigger=request.trigger, reason=reason)
 

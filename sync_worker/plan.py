@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
+from functools import lru_cache
 
 from connectors.base import Action, Basis, Capabilities, Change, GlobalState, Status
 from sync_worker.ledger_port import DecisionLike, Verdict, basis_of
@@ -60,10 +61,12 @@ def plan_person(person: Person, capabilities: Mapping[str, Capabilities], run_id
         if person.erasure:
             changes.extend(_erase(person, system, seen, caps, run_id))
             continue
-        for purpose in sorted(caps.purposes):
+        for purpose in _ordered(caps.purposes):
             decision = person.decisions.get(purpose)
             if decision is None or (system, purpose) in person.in_flight:
                 continue
+            if _settled(decision, seen, purpose, caps):
+                continue  # the common case, decided without building anything
             planned = _align(
                 person.email,
                 system,
@@ -79,6 +82,23 @@ def plan_person(person: Person, capabilities: Mapping[str, Capabilities], run_id
         if tag is not None:
             changes.append(tag)
     return changes
+
+
+@lru_cache(maxsize=256)
+def _ordered(purposes: frozenset[str]) -> list[str]:
+    return sorted(purposes)
+
+
+def _settled(decision: DecisionLike, seen: Seen, purpose: str, caps: Capabilities) -> bool:
+    """Whether ``_align`` would plan nothing for this slot, told cheaply: the system already shows what
+    the decision asks, or shows something we never push over (see ``_align``). Conservative: a purpose
+    mailed through another purpose's flag (R27) always takes the full path."""
+    status = seen.statuses.get(purpose, Status.NOT_SUBSCRIBED)
+    if not decision.allowed:
+        return status != Status.SUBSCRIBED
+    if purpose in caps.requires:
+        return False
+    return status in (Status.SUBSCRIBED, Status.PENDING) or seen.global_state != GlobalState.ACTIVE
 
 
 def _representable(

@@ -7,7 +7,7 @@ without becoming a second copy of the mailing list, and survives an erasure (R21
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Connection, DateTime, Text, insert, select, update
@@ -143,6 +143,30 @@ def runs(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
 def latest_run_id(conn: Connection) -> str | None:
     found = runs(conn, limit=1)
     return str(found[0]["id"]) if found else None
+
+
+# Runs that read every system: a webhook run touches a few people and says nothing about the rest.
+RECONCILING_TRIGGERS = ("schedule", "manual")
+FINISHED = ("success", "partial")
+
+
+def last_reconciliation_at(conn: Connection) -> datetime | None:
+    """When the newest finished scheduled or manual run ended, whichever process or replica ran it.
+
+    Finished means success or partial (a vendor or record failed, the rest was reconciled); a failed or
+    still-running run does not count. Dry runs count: they read every system too.
+    """
+    # The newest by start, not max(ended_at): readiness probes ask every few seconds, and the start time
+    # is indexed while the runs table grows by one row per webhook.
+    query = (
+        select(RUNS.c.ended_at)
+        .where(RUNS.c.trigger.in_(RECONCILING_TRIGGERS), RUNS.c.status.in_(FINISHED))
+        .order_by(RUNS.c.started_at.desc())
+        .limit(1)
+    )
+    ended: datetime | None = conn.execute(query).scalar()
+    # SQLite hands timezone-aware columns back naive; they were written in UTC.
+    return ended.replace(tzinfo=UTC) if ended is not None and ended.tzinfo is None else ended
 
 
 def changes(

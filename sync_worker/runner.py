@@ -38,6 +38,7 @@ from sync_worker.logs import get_logger
 from sync_worker.observe import ACCOUNT, TAG_PREFIX, Seen, observe
 from sync_worker.plan import Person, PlannedChange, plan
 from sync_worker.progress import NoProgress, Progress
+from sync_worker.read_back import read_back
 from sync_worker.retry_budget import StuckOptOut, stuck_optouts, with_retry_budget
 from sync_worker.rulebook import policy_from_settings, secret_of
 from sync_worker.sql_ledger import SqlLedger
@@ -153,7 +154,12 @@ class Reconciliation:
                 # A crashed run's restrictive changes go out first: no opt-out waits on a pull (R25).
                 await self._push(report, now, RESTRICTIVE)
             if facts:
-                emails = sorted({*(emails or ()), *self._take_facts(facts, report, now)})
+                done = await read_back(self.engine, self.connectors, facts, report.run_id)
+                for name, page in done.pages:
+                    self._take(name, page, report.run_id, report.counts[name], now)
+                for name, error in done.failed.items():
+                    report.counts[name].error = error
+                emails = sorted({*(emails or ()), *done.emails, *self._take_facts(done.rest, report, now)})
             if emails is None:
                 await asyncio.gather(*(self._pull(name, report, now, full) for name in self.connectors))
             targets = sorted(set(emails)) if emails is not None else None

@@ -31,7 +31,7 @@ from sync_worker.logs import get_logger
 from sync_worker.scheduler import build_scheduler, plan
 from sync_worker.trigger import RunFn, RunRequest, RunStatus, RunSummary, Trigger
 from sync_worker.web.app import create_app
-from sync_worker.web.health import Readiness
+from sync_worker.web.health import Readiness, shared_last_run
 from sync_worker.web.metrics import Metrics
 from sync_worker.web.outbox_gauges import oldest_optout_age, outbox_depth
 from sync_worker.web.webhooks import build_receivers
@@ -263,7 +263,7 @@ async def serve_async(
     schedule = plan(settings.schedule, clock())
     readiness = Readiness(
         engine=engine,
-        last_run_at=last_run_at or (lambda: dispatcher.last_finished_at),
+        last_run_at=last_run_at or shared_last_run(engine),
         max_run_age=schedule.max_run_age(settings.schedule),
         started_at=clock(),
         clock=clock,

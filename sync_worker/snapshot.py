@@ -1,14 +1,19 @@
-"""What each system showed us last: per-stream cursors and the observed state per system x person x slot.
+"""What each system showed us last: per-stream cursors and the observed state per system x person.
 
 A cursor is saved in the same transaction as the records it covers (DESIGN.md §5). A person whose state
 was read but not yet planned for carries ``dirty``: an incremental run plans for the dirty people, in
 chunks, so memory stays bounded and a dry run leaves them for the next real run.
+
+One row per system x person, the purposes' statuses packed in one JSON text: planning reads every
+person's snapshot, and one row per purpose (15 per person with four systems) made it the costliest read.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, Column, Connection, DateTime, delete, insert, select, update
@@ -16,7 +21,8 @@ from sqlmodel import Field, SQLModel
 
 from connectors.base import GlobalState, Status
 from sync_worker.db import upsert
-from sync_worker.observe import ACCOUNT, Seen
+from sync_worker.ledger.bulk import select_in
+from sync_worker.observe import Seen
 
 
 class Cursor(SQLModel, table=True):
@@ -28,23 +34,24 @@ class Cursor(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-class ObservedState(SQLModel, table=True):
-    __tablename__ = "observed_state"
+class ObservedPerson(SQLModel, table=True):
+    __tablename__ = "observed_person"
 
     system: str = Field(primary_key=True)
     # Indexed on its own: planning reads the snapshot by person (load_seen, next_people), which the
-    # (system, email, slot) key cannot serve; without it every batch scans the whole table.
+    # (system, email) key cannot serve; without it every batch scans the whole table.
     email: str = Field(primary_key=True, index=True)
-    slot: str = Field(primary_key=True)  # a purpose, or "*" for the account row (global state, tags)
-    value: str
     external_id: str | None = None
+    global_state: str
+    # purpose -> status as JSON text (keys sorted): few distinct values, each decoded once (load_seen).
+    statuses: str
     tags: list[str] | None = Field(default=None, sa_column=Column(JSON))
     observed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     dirty: bool = Field(default=True, index=True)
 
 
 CURSORS: Any = Cursor.__table__  # type: ignore[attr-defined]
-OBSERVED: Any = ObservedState.__table__  # type: ignore[attr-defined]
+OBSERVED: Any = ObservedPerson.__table__  # type: ignore[attr-defined]
 
 
 def aware(moment: datetime) -> datetime:
@@ -72,23 +79,24 @@ def save_seen(conn: Connection, system: str, seen: Mapping[str, Seen], now: date
         return
     emails = list(seen)
     conn.execute(delete(OBSERVED).where(OBSERVED.c.system == system, OBSERVED.c.email.in_(emails)))
-    rows: list[dict[str, Any]] = []
-    for email, person in seen.items():
-        base = {
+    rows = [
+        {
             "system": system,
             "email": email,
             "external_id": person.external_id,
+            "global_state": person.global_state.value,
+            "statuses": _packed_statuses(person.statuses),
+            "tags": sorted(person.tags),
             "observed_at": now,
             "dirty": True,
         }
-        rows.append(
-            {**base, "slot": ACCOUNT, "value": person.global_state.value, "tags": sorted(person.tags)}
-        )
-        rows.extend(
-            {**base, "slot": purpose, "value": status.value, "tags": None}
-            for purpose, status in person.statuses.items()
-        )
+        for email, person in seen.items()
+    ]
     conn.execute(insert(OBSERVED), rows)
+
+
+def _packed_statuses(statuses: Mapping[str, Status | str]) -> str:
+    return json.dumps({purpose: str(status) for purpose, status in sorted(statuses.items())})
 
 
 def mark_dirty(conn: Connection, emails: Sequence[str]) -> None:
@@ -105,27 +113,43 @@ def load_seen(
     conn: Connection, emails: Sequence[str], system: str | None = None
 ) -> dict[str, dict[str, Seen]]:
     """email -> system -> Seen, for the people asked for (absent people are absent)."""
-    query = select(OBSERVED).where(OBSERVED.c.email.in_(list(emails)))
-    if system is not None:
-        query = query.where(OBSERVED.c.system == system)
-    parts: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in conn.execute(query).mappings():
-        part = parts.setdefault((row["email"], row["system"]), {"statuses": {}})
-        part["external_id"] = row["external_id"] or part.get("external_id")
-        if row["slot"] == ACCOUNT:
-            part["global_state"] = GlobalState(row["value"])
-            part["tags"] = frozenset(row["tags"] or ())
-        else:
-            part["statuses"][row["slot"]] = Status(row["value"])
+    # Plain DB-API tuples of the used columns; statuses, tags and enums decoded once per distinct value.
+    rows = select_in(
+        conn,
+        OBSERVED,
+        ["email", "system", "external_id", "global_state", "statuses", "tags"],
+        "email",
+        list(emails),
+        where=None if system is None else {"system": system},
+    )
     out: dict[str, dict[str, Seen]] = {}
-    for (email, system_name), part in parts.items():
+    for email, system_name, external_id, global_state, statuses, tags in rows:
         out.setdefault(email, {})[system_name] = Seen(
-            external_id=part.get("external_id"),
-            statuses=part["statuses"],
-            global_state=part.get("global_state", GlobalState.ACTIVE),
-            tags=part.get("tags", frozenset()),
+            external_id or None, dict(_statuses(statuses)), GLOBAL_STATES[global_state], _tag_set(tags)
         )
     return out
+
+
+GLOBAL_STATES = {state.value: state for state in GlobalState}
+STATUSES = {status.value: status for status in Status}
+
+
+@lru_cache(maxsize=4096)
+def _statuses(packed: str) -> tuple[tuple[str, Status], ...]:
+    return tuple((purpose, STATUSES[value]) for purpose, value in json.loads(packed).items())
+
+
+def _tag_set(tags: Any) -> frozenset[str]:
+    """SQLite hands back the tags' JSON text, PostgreSQL's driver the decoded list."""
+    if isinstance(tags, str):
+        return _tag_set_of_text(tags)
+    return frozenset(tags or ())
+
+
+@lru_cache(maxsize=4096)
+def _tag_set_of_text(text: str) -> frozenset[str]:
+    # Most people carry one of a few tag sets (often none): decode each distinct text once.
+    return frozenset(json.loads(text) or ())
 
 
 def email_of(conn: Connection, system: str, external_id: str) -> str | None:

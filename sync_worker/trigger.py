@@ -45,6 +45,9 @@ class WebhookFact:
     status: Status | None = None  # the vendor's main subscription flag after the event
     global_state: GlobalState | None = None
     reason: str | None = None
+    # The event names a change but not the new state (a HubSpot subscription's opt-out property): the
+    # targeted run reads the person from the vendor instead of waiting for the scheduled pull.
+    read_back: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ from connectors.hubspot.mapping import (
     rounds,
     status_input,
     status_key,
+    subscription_record,
 )
 from connectors.hubspot.statuses import StatusReader
 from connectors.pagination import Watermark
@@ -208,6 +209,31 @@ class HubSpotConnector:
         for error in errors:
             log_skipped(self.log, error)
         return records, errors
+
+    async def read_people(self, people: Mapping[str, str]) -> Page:
+        """A few known contacts (address -> contact id) read from their statuses alone: the targeted read
+        after a webhook that names a subscription change but not the new status.
+
+        Per-contact endpoints: they need no Enterprise scope, and one or two people fit no batch anyway.
+        """
+        emails = sorted({status_key(email) for email in people})
+        statuses, failed = await self.reader.statuses(emails, per_contact=True)
+        opt_outs = await self.reader.opt_outs(emails, per_contact=True)
+        records: list[ContactRecord] = []
+        errors: list[RecordError] = []
+        for email, contact_id in sorted(people.items()):
+            key = status_key(email)
+            if key not in statuses:
+                reason = failed.get(key, "HubSpot returned no subscription statuses for this contact")
+                errors.append(RecordError(SYSTEM, contact_id, "subscriptionStatuses", reason))
+                continue
+            mapped = subscription_record(
+                email, contact_id, statuses[key], self.subscriptions, opt_outs.get(key)
+            )
+            (errors if isinstance(mapped, RecordError) else records).append(mapped)  # type: ignore[arg-type]
+        for error in errors:
+            log_skipped(self.log, error)
+        return Page(STREAM, tuple(records), tuple(errors))
 
     # ---------------------------------------------------------------- push
 

@@ -102,6 +102,37 @@ def contact_record(
     )
 
 
+def subscription_record(
+    email: str,
+    contact_id: str,
+    statuses: Sequence[Mapping[str, Any]],
+    subscriptions: Mapping[str, str],
+    opted_out_at: datetime | None,
+) -> ContactRecord | RecordError:
+    """One contact from its v4 statuses and its "opted out of all email" status alone (a targeted read).
+
+    The wide status stands in for ``hs_email_optout``: HubSpot keeps the two in step. The contact's
+    last change is the newest stamp HubSpot gave.
+    """
+    try:
+        purposes, evidence = _purposes(statuses, subscriptions)
+    except FieldError as error:
+        return error.for_record(SYSTEM, contact_id)
+    stamps = [p.changed_at for p in purposes if p.changed_at is not None]
+    stamps += [opted_out_at] if opted_out_at is not None else []
+    return ContactRecord(
+        system=SYSTEM,
+        external_id=contact_id,
+        email=email,
+        updated_at=max(stamps) if stamps else None,
+        purposes=tuple(purposes),
+        global_state=GlobalState.UNSUBSCRIBED_ALL if opted_out_at else GlobalState.ACTIVE,
+        global_changed_at=opted_out_at,
+        reason="opted out of all email (unsubscribe-all status)" if opted_out_at else None,
+        evidence=evidence,
+    )
+
+
 def _purposes(
     statuses: Sequence[Mapping[str, Any]], subscriptions: Mapping[str, str]
 ) -> tuple[list[PurposeState], Evidence | None]:

@@ -42,32 +42,38 @@ class StatusReader:
             return None
 
     async def statuses(
-        self, emails: Sequence[str]
+        self, emails: Sequence[str], *, per_contact: bool = False
     ) -> tuple[dict[str, list[Mapping[str, Any]]], dict[str, str]]:
-        """Per address: its subscription statuses, or HubSpot's reason for having none."""
+        """Per address: its subscription statuses, or HubSpot's reason for having none.
+
+        ``per_contact``: straight to the per-contact endpoints (every plan has them), for a few addresses.
+        """
         found: dict[str, list[Mapping[str, Any]]] = {}
         failed: dict[str, str] = {}
-        for body in await self._read(emails, self.client.read_statuses, self.client.read_status, "statuses"):
+        bodies = await self._read(
+            emails, self.client.read_statuses, self.client.read_status, "statuses", per_contact
+        )
+        for body in bodies:
             found.update(statuses_by_email(body))
             for (email, _), message in error_subjects(body.get("errors") or []).items():
                 failed[email] = message
         return found, failed
 
-    async def opt_outs(self, emails: Sequence[str]) -> dict[str, datetime]:
+    async def opt_outs(self, emails: Sequence[str], *, per_contact: bool = False) -> dict[str, datetime]:
         """When each address opted out of all email (R17), where HubSpot says so."""
         bodies = await self._read(
-            emails, self.client.read_wide_statuses, self.client.read_wide_status, "wideStatuses"
+            emails, self.client.read_wide_statuses, self.client.read_wide_status, "wideStatuses", per_contact
         )
         return {email: moment for body in bodies for email, moment in opt_out_times(body).items()}
 
     async def _read(
-        self, emails: Sequence[str], batch: BatchCall, single: SingleCall, field: str
+        self, emails: Sequence[str], batch: BatchCall, single: SingleCall, field: str, per_contact: bool
     ) -> list[JSON]:
         if not emails:
             return []
         size = self.batch_size
         chunks = [list(emails[i : i + size]) for i in range(0, len(emails), size)]
-        first = await self.batch(lambda: batch(chunks[0]))
+        first = None if per_contact else await self.batch(lambda: batch(chunks[0]))
         if first is not None:
             return [first, *await asyncio.gather(*(batch(chunk) for chunk in chunks[1:]))]
         return list(await asyncio.gather(*(self._one(email, single, field) for email in emails)))

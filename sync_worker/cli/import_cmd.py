@@ -15,10 +15,11 @@ import typer
 from sync_worker.cli import ledger_shell
 from sync_worker.cli.ledger_shell import Shell, open_shell
 from sync_worker.ledger.erasure import erase
-from sync_worker.ledger.importer import Format, LineError, Parsed, read_records
+from sync_worker.ledger.importer import Format, Parsed, read_records
 from sync_worker.ledger.ingest import IngestResult, append_events, append_purchases
 from sync_worker.ledger.records import ConsentEventIn, ErasureIn, PurchaseIn
 from sync_worker.ledger.suppression import MissingSecretKeyError
+from sync_worker.line_error import LineError
 from sync_worker.logs import get_logger
 
 FORMAT = typer.Option(None, "--format", help="jsonl or csv (default: from the file name).")

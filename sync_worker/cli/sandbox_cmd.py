@@ -11,7 +11,8 @@ import uvicorn
 
 from connectors.registry import VENDORS, sandbox_class
 from connectors.sandbox_admin import with_admin
-from connectors.seed import SeedContact, SeedError, demo_people, read_seed_file, seed
+from connectors.seed import SeedContact, demo_people, read_seed_file, seed
+from sync_worker.line_error import LineError
 
 
 def sandbox(
@@ -37,7 +38,7 @@ def sandbox(
         typer.echo(f"the {name} sandbox is not available in this build ({error.name})", err=True)
         raise typer.Exit(2) from error
     contacts: list[SeedContact] = []
-    errors: list[SeedError] = []
+    errors: list[LineError] = []
     seeded = ""
     if seed_from == "demo" and hasattr(box, "seed_demo"):
         box.seed_demo()  # the vendor's own demo data (e.g. Shopify's customers with orders)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
+from sync_worker.ledger.bulk import select_in
 from sync_worker.ledger.chain import as_utc
 from sync_worker.ledger.suppression import suppressed_emails
 from sync_worker.ledger.tables import EVENTS, PERSONS, PURCHASES
@@ -22,25 +27,25 @@ def load_facts(
 ) -> dict[str, PersonFacts]:
     """PersonFacts for every given (normalised) address; unknown addresses get empty facts.
 
-    Four queries per chunk of addresses, never one per person.
+    Four queries per chunk of addresses, never one per person. Rows come as plain DB-API tuples of the
+    columns the policy core reads (planning loads every person's facts: per-row processing would dominate).
     """
     result: dict[str, PersonFacts] = {}
     iterator = iter(emails)
     while chunk := list(dict.fromkeys(islice(iterator, chunk_size))):
         blocked = suppressed_emails(conn, chunk, secret)
-        ids = {
-            row.id: row.email
-            for row in conn.execute(select(PERSONS.c.id, PERSONS.c.email).where(PERSONS.c.email.in_(chunk)))
-        }
+        ids: dict[int, str] = dict(select_in(conn, PERSONS, ["id", "email"], "email", chunk))
         events: dict[str, list[ConsentFact]] = defaultdict(list)
         purchases: dict[str, list[PurchaseFact]] = defaultdict(list)
         if ids:
-            query = select(EVENTS).where(EVENTS.c.person_id.in_(list(ids))).order_by(EVENTS.c.id)
-            for row in conn.execute(query):
-                events[ids[row.person_id]].append(to_fact(row._asdict()))
-            query = select(PURCHASES).where(PURCHASES.c.person_id.in_(list(ids))).order_by(PURCHASES.c.id)
-            for row in conn.execute(query):
-                purchases[ids[row.person_id]].append(to_purchase(row._asdict()))
+            owners = list(ids)
+            # In id order (the chain order), as the policy core has always been given them.
+            for event in sorted(select_in(conn, EVENTS, EVENT_COLUMNS, "person_id", owners), key=_second):
+                events[ids[event[0]]].append(_fact_of(event))
+            for bought in sorted(
+                select_in(conn, PURCHASES, PURCHASE_COLUMNS, "person_id", owners), key=_second
+            ):
+                purchases[ids[bought[0]]].append(_purchase_of(bought))
         for email in chunk:
             result[email] = PersonFacts(
                 email, tuple(events[email]), tuple(purchases[email]), suppressed=email in blocked
@@ -48,30 +53,78 @@ def load_facts(
     return result
 
 
-def to_fact(row: dict[str, Any]) -> ConsentFact:
-    recorded = as_utc(row["recorded_at"])
-    assert recorded is not None  # the column is NOT NULL
+EVENT_COLUMNS = [
+    "person_id",
+    "id",
+    "purpose",
+    "action",
+    "occurred_at",
+    "recorded_at",
+    "source",
+    "method",
+    "collection_point",
+    "evidence",
+]
+PURCHASE_COLUMNS = ["person_id", "id", "occurred_at", "paid", "categories", "opt_out_offered", "opt_out_used"]
+_second = itemgetter(1)
+
+
+def _fact_of(row: Sequence[Any]) -> ConsentFact:
+    _, event_id, purpose, action, occurred, recorded, source, method, point, evidence = row
+    recorded_at = _moment(recorded)
+    assert recorded_at is not None  # the column is NOT NULL
     return ConsentFact(
-        event_id=row["id"],
-        purpose=row["purpose"],
-        action=row["action"],
-        occurred_at=as_utc(row["occurred_at"]),
-        recorded_at=recorded,
-        source=row["source"],
-        method=row["method"] or "",
-        collection_point=row["collection_point"],
-        evidence=Evidence(**(row["evidence"] or {})),
+        event_id=event_id,
+        purpose=purpose,
+        action=action,
+        occurred_at=_moment(occurred),
+        recorded_at=recorded_at,
+        source=source,
+        method=method or "",
+        collection_point=point,
+        evidence=_evidence(evidence),
     )
 
 
-def to_purchase(row: dict[str, Any]) -> PurchaseFact:
-    occurred = as_utc(row["occurred_at"])
-    assert occurred is not None  # the column is NOT NULL
+def _purchase_of(row: Sequence[Any]) -> PurchaseFact:
+    _, event_id, occurred, paid, categories, offered, used = row
+    occurred_at = _moment(occurred)
+    assert occurred_at is not None  # the column is NOT NULL
     return PurchaseFact(
-        event_id=row["id"],
-        occurred_at=occurred,
-        paid=row["paid"],
-        categories=tuple(row["categories"]),
-        opt_out_offered=row["opt_out_offered"],
-        opt_out_used=row["opt_out_used"],
+        event_id=event_id,
+        occurred_at=occurred_at,
+        paid=bool(paid),
+        categories=tuple(_json(categories)),
+        opt_out_offered=bool(offered),
+        opt_out_used=bool(used),
     )
+
+
+def _moment(value: str | datetime | None) -> datetime | None:
+    """SQLite gives the stored text (naive UTC), PostgreSQL's driver a datetime."""
+    if isinstance(value, str):
+        moment = datetime.fromisoformat(value)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(value)
+
+
+def _json(value: Any) -> Any:
+    """SQLite gives the JSON text, PostgreSQL's driver the decoded value."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _evidence(value: Any) -> Evidence:
+    if isinstance(value, str):
+        return _evidence_of_text(value)
+    return Evidence(**(value or {}))
+
+
+@lru_cache(maxsize=4096)
+def _evidence_of_text(text: str) -> Evidence:
+    # Grants from one collection point mostly carry the same evidence: build each distinct one once.
+    return Evidence(**(json.loads(text) or {}))
+
+
+def to_fact(row: dict[str, Any]) -> ConsentFact:
+    """One event row read as a mapping (receipts) as the policy core sees it."""
+    return _fact_of([None, *(row[name] for name in EVENT_COLUMNS[1:])])  # the owner is not part of a fact

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, TextIO
 from pydantic import Field, TypeAdapter, ValidationError
 
 from sync_worker.ledger.records import ConsentEventIn, ErasureIn, PurchaseIn
+from sync_worker.line_error import LineError
 
 AnyRecord = Annotated[ConsentEventIn | PurchaseIn | ErasureIn, Field(discriminator="type")]
 RECORD = TypeAdapter(AnyRecord)
@@ -24,16 +25,6 @@ Format = Literal["jsonl", "csv"]
 class Parsed:
     line: int
     record: ConsentEventIn | PurchaseIn | ErasureIn
-
-
-@dataclass(frozen=True)
-class LineError:
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.field}: {self.message}"
 
 
 def read_records(stream: TextIO, fmt: Format) -> Iterator[Parsed | LineError]:

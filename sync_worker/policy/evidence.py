@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache
 from typing import TypeVar
 
 from sync_worker.policy.facts import ConsentFact, Evidence, EvidenceLevel, Point, Policy
@@ -46,7 +47,12 @@ def effective_evidence(fact: ConsentFact, policy: Policy) -> Evidence:
     own = fact.evidence
     if point is None:
         return own
+    return _filled(own, point)
 
+
+@lru_cache(maxsize=4096)
+def _filled(own: Evidence, point: Point) -> Evidence:
+    # Asked several times per grant, and grants from one point mostly carry the same evidence.
     return replace(
         own,
         wording=_or(own.wording, point.wording or None),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 Action = Literal["grant", "confirm", "withdraw", "object", "complaint", "erasure"]
@@ -111,7 +112,12 @@ class Policy:
     self_service_methods: frozenset[str] = DEFAULT_SELF_SERVICE_METHODS
 
     def point(self, name: str | None) -> Point | None:
-        return dict(self.collection_points).get(name) if name else None
+        return self._points.get(name) if name else None
+
+    @cached_property
+    def _points(self) -> dict[str, Point]:
+        # Looked up for every grant judged: built once per policy, not once per lookup.
+        return dict(self.collection_points)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from sync_worker.dispatcher import Dispatcher
 from sync_worker.logs import get_logger
 from sync_worker.trigger import RunRequest
-from sync_worker.web.health import Readiness
+from sync_worker.web.health import Readiness, not_ready_reasons
 from sync_worker.web.metrics import Metrics
 from sync_worker.web.webhooks.delivery import Delivery, PayloadError, Receiver, WebhookRefused
 
@@ -42,9 +42,13 @@ def create_app(
 
     async def readyz(_request: Request) -> Response:
         checks = await run_in_threadpool(readiness.check)
-        ready = all(c.ok for c in checks.values()) and dispatcher.accepting
-        body = {"ready": ready, "checks": {name: asdict(c) for name, c in checks.items()}}
-        return JSONResponse(body, status_code=200 if ready else 503)
+        reasons = not_ready_reasons(checks, dispatcher.accepting)
+        body = {
+            "ready": not reasons,
+            "checks": {name: asdict(c) for name, c in checks.items()},
+            "reasons": reasons,
+        }
+        return JSONResponse(body, status_code=503 if reasons else 200)
 
     async def metrics_endpoint(_request: Request) -> Response:
         # Off the event loop: gauges may read the database at scrape time.

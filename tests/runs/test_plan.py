@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import Action, Capabilities, GlobalState, Status, StreamInfo
 from sync_worker.ledger_port import Verdict
 from sync_worker.observe import ACCOUNT, Seen, tag_slot
-from sync_worker.plan import REPERMISSION_TAG, Person, apply, plan, plan_person
+from sync_worker.plan import (
+    REPERMISSION_TAG,
+    Person,
+    _align,
+    _representable,
+    _settled,
+    apply,
+    plan,
+    plan_person,
+)
 
 PURPOSES = ("newsletter", "promotions", "events", "lead_magnet")
 ALL = frozenset(Action)
@@ -188,3 +197,43 @@ def test_purpose_mailed_through_another_flag_waits_for_that_purpose_r27() -> Non
         ("newsletter", Action.SUBSCRIBE),
         ("promotions", Action.SUBSCRIBE),
     }
+
+
+capabilities_strategy = st.builds(
+    Capabilities,
+    system=st.just("klaviyo"),
+    streams=st.just((StreamInfo("contacts", True, True, 100),)),
+    actions=st.sets(st.sampled_from(list(Action))).map(frozenset),
+    purposes=st.sets(st.sampled_from(PURPOSES), min_size=1).map(frozenset),
+    requires=st.dictionaries(st.sampled_from(PURPOSES), st.sampled_from(PURPOSES), max_size=4),
+)
+
+
+@settings(max_examples=500)
+@given(
+    decision=verdicts | st.just(Verdict(True, "soft_opt_in", "R12", "paid customer")),
+    decisions=st.dictionaries(st.sampled_from(PURPOSES), verdicts),
+    seen=seen_strategy,
+    purpose=st.sampled_from(PURPOSES),
+    capabilities=capabilities_strategy,
+)
+def test_a_slot_the_fast_path_skips_is_one_the_full_alignment_leaves_alone(
+    decision: Verdict, decisions: dict[str, Verdict], seen: Seen, purpose: str, capabilities: Capabilities
+) -> None:
+    """plan_person skips slots that already show the desired state without aligning them in full; it
+    may only skip where the full alignment (R27 coupling included) would plan no change."""
+    if not _settled(decision, seen, purpose, capabilities):
+        return
+    representable = _representable(purpose, decision, {**decisions, purpose: decision}, capabilities)
+    full = _align("jan@example.nl", "klaviyo", seen=seen, purpose=purpose, decision=representable,
+                  caps=capabilities, run_id="run1")  # fmt: skip
+    assert full is None
+
+
+@given(people_strategy)
+def test_planning_many_people_is_planning_each_alone(p: Person) -> None:
+    other = Person("piet@example.nl", p.decisions, p.seen, not p.quarantined, p.erasure)
+    assert plan([p, other], CAPS, "run1") == [
+        *plan_person(p, CAPS, "run1"),
+        *plan_person(other, CAPS, "run1"),
+    ]

@@ -112,8 +112,8 @@ def due_at(stored: datetime) -> datetime:
 
 def test_upgrade_makes_everyone_already_observed_due_once(database_url: str) -> None:
     engine = db.make_engine(database_url)
-    db.upgrade(engine, "0004")
-    row = {"system": "klaviyo", "slot": "*", "value": "active", "observed_at": T0, "dirty": False}
+    db.upgrade(engine, "0006")  # the revision before the decision_due table
+    row = {"system": "klaviyo", "global_state": "active", "statuses": "{}", "observed_at": T0, "dirty": False}
     with engine.begin() as conn:
         conn.execute(
             insert(snapshot.OBSERVED), [{**row, "email": e} for e in ("a@example.nl", "b@example.nl")]

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from sync_worker import db, runlog
 from sync_worker.web.webhooks.shopify import sign_shopify
 from tests.service.watched import Watched
 
@@ -67,4 +70,30 @@ def test_sigterm_abandons_a_batch_that_outlasts_the_grace_period_and_exits_0(tmp
         service.expect("service.stopped", runs_finished=False)
         assert not any(r.get("event") == "test.run.finished" for r in service.seen)
     finally:
+        service.close()
+
+
+def test_readyz_of_a_replica_that_runs_nothing_itself_follows_the_shared_runs_table(tmp_path: Path) -> None:
+    """The stand-in runs write no run rows, like a standby whose peer does the runs: its own finished
+    runs do not make it ready, the peer's row in the shared database does."""
+    service = start_service(tmp_path, SYNC_SCHEDULE__MAX_RUN_AGE_SECONDS="2")
+    engine = db.make_engine(f"sqlite:///{tmp_path}/ledger.db")
+    try:
+        port = service.expect("service.listening")["port"]
+        service.expect("run.finished", trigger="schedule", status="success")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while (waiting := client.get("/readyz")).status_code == 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert waiting.status_code == 503
+            assert waiting.json()["reasons"][0].startswith("last_run: no run yet")
+            with engine.begin() as conn:  # the peer's scheduled run
+                now = datetime.now(UTC)
+                runlog.start_run(conn, "peer-run", "schedule", False, now)
+                runlog.finish_run(conn, "peer-run", status="success", counts={}, now=now, error=None)
+            ready = client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+        assert service.stop() == 0
+    finally:
+        engine.dispose()
         service.close()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
+import sync_worker.cli as cli
 from sync_worker.cli import app
 
 
@@ -31,3 +34,16 @@ def test_db_upgrade_command(tmp_path: object, monkeypatch: object) -> None:
     result = CliRunner().invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert "database at revision" in result.output
+
+
+def test_the_command_puts_start_up_objects_beyond_the_cyclic_collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Planning's full collections would otherwise walk every module object again (docs/benchmarks.md)."""
+    monkeypatch.setattr(cli, "app", lambda prog_name: None)
+    gc.unfreeze()
+    try:
+        cli.main()
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

@@ -7,8 +7,9 @@ import io
 import pytest
 from pydantic import ValidationError
 
-from sync_worker.ledger.importer import LineError, Parsed, read_records
+from sync_worker.ledger.importer import Parsed, read_records
 from sync_worker.ledger.records import ConsentEventIn
+from sync_worker.line_error import LineError
 
 
 def test_r17_objection_covers_all_marketing_whatever_purpose_the_source_named() -> None:

@@ -24,6 +24,6 @@ def test_migrations_match_the_declared_tables(database_url: str) -> None:
 def test_snapshot_is_indexed_by_person(tmp_path: object) -> None:
     engine = db.make_engine(f"sqlite:///{tmp_path}/s.db")
     db.upgrade(engine)
-    indexes = {tuple(index["column_names"]) for index in inspect(engine).get_indexes("observed_state")}
+    indexes = {tuple(index["column_names"]) for index in inspect(engine).get_indexes("observed_person")}
     engine.dispose()
     assert ("email",) in indexes

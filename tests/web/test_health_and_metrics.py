@@ -33,30 +33,59 @@ def test_readyz_fails_before_migrations_are_applied(
         assert checks["database"]["ok"] is True
         assert checks["migrations"]["ok"] is False
         assert checks["migrations"]["detail"].startswith("at empty")
+        assert checks["last_run"] == {"ok": False, "detail": "unknown: migrations not applied"}
 
     with_worker(scenario, migrate=False)
 
 
-def test_readyz_passes_with_migrations_and_a_recent_run(
+def test_readyz_passes_on_a_recent_run_another_replica_wrote(
+    with_worker: Any, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    """This process ran nothing (a standby): the peer's run in the shared runs table makes it ready."""
+    monkeypatch.setenv("SYNC_DATABASE_URL", database_url)
+
+    async def scenario(w: Worker) -> None:
+        w.record_run(NOW - timedelta(minutes=10))
+        response = await w.client.get("/readyz")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["ready"] is True
+        assert body["reasons"] == []
+        assert body["checks"]["last_run"]["detail"] == "last run finished 600 s ago (limit 2700 s)"
+        assert w.run.requests == []
+
+    with_worker(scenario, migrate=True)
+
+
+def test_readyz_fails_when_the_newest_run_in_the_database_is_too_old(
     with_worker: Any, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
     monkeypatch.setenv("SYNC_DATABASE_URL", database_url)
 
     async def scenario(w: Worker) -> None:
-        w.last_run[0] = NOW - timedelta(minutes=10)
+        w.record_run(NOW - timedelta(minutes=46))  # the fixture allows 45 minutes
         response = await w.client.get("/readyz")
-        assert response.status_code == 200, response.text
-        assert response.json()["ready"] is True
+        assert response.status_code == 503
+        body = response.json()
+        assert body["checks"]["last_run"]["ok"] is False
+        assert body["reasons"] == ["last_run: last run too old: finished 2760 s ago (limit 2700 s)"]
 
     with_worker(scenario, migrate=True)
 
 
-def test_readyz_fails_when_the_last_run_is_too_old(with_worker: Any) -> None:
+def test_readyz_counts_only_finished_reconciliations(with_worker: Any) -> None:
+    """A webhook run touches a few people and a failed run reconciled nothing: neither keeps it ready."""
+
     async def scenario(w: Worker) -> None:
-        w.last_run[0] = NOW - timedelta(minutes=46)  # the fixture allows 45 minutes
-        response = await w.client.get("/readyz")
-        assert response.status_code == 503
-        assert response.json()["checks"]["last_run"]["ok"] is False
+        w.record_run(NOW - timedelta(hours=2))
+        w.record_run(NOW - timedelta(minutes=5), trigger="webhook")
+        w.record_run(NOW - timedelta(minutes=4), status="failed")
+        too_old = await w.client.get("/readyz")
+        w.record_run(NOW - timedelta(minutes=3), trigger="manual", status="partial")
+        fresh = await w.client.get("/readyz")
+        assert too_old.status_code == 503
+        assert too_old.json()["checks"]["last_run"]["detail"].startswith("last run too old: finished 7200 s")
+        assert fresh.status_code == 200, fresh.text
 
     with_worker(scenario, migrate=True)
 
@@ -70,6 +99,18 @@ def test_readyz_allows_no_run_yet_shortly_after_start(with_worker: Any) -> None:
     with_worker(scenario, migrate=True)
 
 
+def test_readyz_fails_with_no_run_after_the_start_up_grace(with_worker: Any) -> None:
+    async def scenario(w: Worker) -> None:
+        w.readiness.started_at = NOW - timedelta(minutes=46)
+        response = await w.client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["reasons"] == [
+            "last_run: no run yet, started 2760 s ago, past the start-up grace of 2700 s"
+        ]
+
+    with_worker(scenario, migrate=True)
+
+
 def test_readyz_fails_when_the_database_is_unreachable(
     with_worker: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -78,7 +119,10 @@ def test_readyz_fails_when_the_database_is_unreachable(
     async def scenario(w: Worker) -> None:
         response = await w.client.get("/readyz")
         assert response.status_code == 503
-        assert response.json()["checks"]["database"]["ok"] is False
+        body = response.json()
+        assert body["checks"]["database"]["ok"] is False
+        assert body["checks"]["last_run"] == {"ok": False, "detail": "unknown: database unreachable"}
+        assert body["reasons"][0].startswith("database: unreachable")
 
     with_worker(scenario)
 
@@ -86,7 +130,9 @@ def test_readyz_fails_when_the_database_is_unreachable(
 def test_readyz_fails_once_shutdown_has_begun(with_worker: Any) -> None:
     async def scenario(w: Worker) -> None:
         await w.dispatcher.drain(grace_seconds=0)
-        assert (await w.client.get("/readyz")).status_code == 503
+        response = await w.client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["reasons"] == ["shutting down: not accepting work"]
         assert (await w.client.get("/healthz")).json()["accepting_work"] is False
 
     with_worker(scenario, migrate=True)

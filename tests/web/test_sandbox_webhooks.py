@@ -106,6 +106,7 @@ def test_person_unsubscribing_in_sandbox_sends_webhook_the_worker_accepts(vendor
         assert fact.email is None
         assert fact.external_id == vendor_id
         assert fact.topic == "contact.propertyChange:hs_email_optout_101"
+        assert fact.read_back is True
     else:
         assert fact.email == "jan.jansen@example.com"
         assert fact.status is Status.UNSUBSCRIBED

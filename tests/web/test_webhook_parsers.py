@@ -121,6 +121,21 @@ def test_hubspot_opt_out_of_all_email_is_an_objection() -> None:
     assert deletion.global_state is GlobalState.ERASED
 
 
+def test_hubspot_subscription_optout_change_asks_for_a_read_back() -> None:
+    """The property names a subscription but the status, its time and legal basis live elsewhere."""
+    events = [
+        {"eventId": 7, "objectId": 77, "subscriptionType": "contact.propertyChange",
+         "propertyName": "hs_email_optout_101", "propertyValue": "true", "occurredAt": 1777636800000},
+        {"eventId": 8, "objectId": 77, "subscriptionType": "contact.propertyChange",
+         "propertyName": "hs_email_optout", "propertyValue": "true", "occurredAt": 1777636800000},
+    ]  # fmt: skip
+    subscription, everything = parse_hubspot(delivery(json.dumps(events).encode())).facts
+    assert subscription.read_back is True
+    assert (subscription.status, subscription.global_state) == (None, None)
+    assert subscription.reason == "hs_email_optout_101=true"
+    assert everything.read_back is False  # its state is in the event itself
+
+
 def test_klaviyo_unsubscribe_topic_and_spam_topic() -> None:
     def item(topic: str, email: str) -> dict[str, object]:
         return {

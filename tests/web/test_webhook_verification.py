@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from sync_worker.trigger import Trigger
+from sync_worker.web.webhooks.delivery import Delivery, Refusal, WebhookRefused
 from sync_worker.web.webhooks.hubspot import sign_hubspot
-from sync_worker.web.webhooks.klaviyo import Construction, sign_klaviyo
+from sync_worker.web.webhooks.klaviyo import Construction, sign_klaviyo, verify_klaviyo
 from sync_worker.web.webhooks.mailchimp import sign_mailchimp
 from sync_worker.web.webhooks.shopify import sign_shopify
 from tests.web.worker_app import NOW, SECRETS, Worker
@@ -237,9 +241,10 @@ def test_klaviyo_signature_construction_is_configurable(with_worker: Any) -> Non
     async def scenario(w: Worker) -> None:
         secret = SECRET_OF["klaviyo"]
         url = f"{BASE}/webhooks/klaviyo"
-        default_signed = sign_klaviyo(secret, KLAVIYO_BODY, NOW)
+        webhook_id = {"Klaviyo-Webhook-Id": "wh-1"}
+        default_signed = {**sign_klaviyo(secret, KLAVIYO_BODY, NOW), **webhook_id}
         assert (await w.client.post(url, content=KLAVIYO_BODY, headers=default_signed)).status_code == 401
-        configured = sign_klaviyo(secret, KLAVIYO_BODY, NOW, construction)
+        configured = {**sign_klaviyo(secret, KLAVIYO_BODY, NOW, construction), **webhook_id}
         assert (await w.client.post(url, content=KLAVIYO_BODY, headers=configured)).status_code == 200
 
     with_worker(
@@ -252,14 +257,53 @@ def test_klaviyo_signature_construction_is_configurable(with_worker: Any) -> Non
     )
 
 
-def test_klaviyo_webhook_id_must_match_the_body(with_worker: Any) -> None:
+@pytest.mark.parametrize(
+    ("body", "header", "outcome"),
+    [
+        (KLAVIYO_BODY, "wh-other", "webhook_id_mismatch"),
+        (
+            KLAVIYO_BODY.replace(b'"meta": {"klaviyo_webhook_id": "wh-1"}', b'"meta": {}'),
+            "wh-1",
+            "webhook_id_mismatch",
+        ),
+        (KLAVIYO_BODY, None, "unsigned"),
+    ],
+    ids=["differs", "not-in-body", "no-header"],
+)
+def test_klaviyo_webhook_id_must_be_sent_and_match_the_body(
+    body: bytes, header: str | None, outcome: str, with_worker: Any
+) -> None:
+    """Klaviyo: meta.klaviyo_webhook_id must match the Klaviyo-Webhook-Id header, else do not process."""
+
     async def scenario(w: Worker) -> None:
-        url, body, headers = klaviyo_request(SECRET_OF["klaviyo"])
-        headers["Klaviyo-Webhook-Id"] = "wh-other"
-        assert (await w.client.post(url, content=body, headers=headers)).status_code == 401
+        headers = sign_klaviyo(SECRET_OF["klaviyo"], body, NOW)  # correctly signed: only the id is wrong
+        if header is not None:
+            headers["Klaviyo-Webhook-Id"] = header
+        assert (
+            await w.client.post(f"{BASE}/webhooks/klaviyo", content=body, headers=headers)
+        ).status_code == 401
         assert await w.settle() == []
+        assert w.count("sync_webhooks_total", vendor="klaviyo", outcome=outcome) == 1
 
     with_worker(scenario)
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["Fri, 01 May 2026 11:59:30 GMT", "2026-05-01T11:59:30Z", "1777636770", "1777636770000"],
+    ids=["http-date", "iso-8601", "epoch-seconds", "epoch-millis"],
+)
+def test_klaviyo_signature_is_hmac_sha256_hex_of_body_then_timestamp(timestamp: str) -> None:
+    """The assumed construction, computed here independently of ``sign_klaviyo``."""
+    secret = SECRET_OF["klaviyo"]
+    signature = hmac.new(secret.encode(), KLAVIYO_BODY + timestamp.encode(), hashlib.sha256).hexdigest()
+    headers = {"klaviyo-signature": signature, "klaviyo-timestamp": timestamp, "klaviyo-webhook-id": "wh-1"}
+    delivery = Delivery("POST", f"{BASE}/webhooks/klaviyo", headers, KLAVIYO_BODY)
+
+    verify_klaviyo(delivery, NOW, secret)  # NOW is 12:00:00, 30 s later: no refusal
+    with pytest.raises(WebhookRefused) as refused:
+        verify_klaviyo(replace(delivery, body=KLAVIYO_BODY + b" "), NOW, secret)
+    assert refused.value.reason is Refusal.BAD_SIGNATURE
 
 
 def test_vendor_without_a_secret_refuses_everything_as_not_configured(

@@ -14,11 +14,11 @@ from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 
 from config import Settings, load_settings
-from sync_worker import db
+from sync_worker import db, runlog
 from sync_worker.dispatcher import Dispatcher
 from sync_worker.trigger import RunFn, RunRequest, RunStatus, RunSummary
 from sync_worker.web.app import create_app
-from sync_worker.web.health import Readiness
+from sync_worker.web.health import Readiness, shared_last_run
 from sync_worker.web.metrics import Metrics
 from sync_worker.web.webhooks import build_receivers
 
@@ -46,7 +46,15 @@ class Worker:
     dispatcher: Dispatcher
     run: RecordingRun
     client: httpx.AsyncClient
-    last_run: list[datetime | None]
+    engine: Engine
+    readiness: Readiness
+
+    def record_run(self, ended_at: datetime, trigger: str = "schedule", status: str = "success") -> None:
+        """A finished run in the runs table, as any replica (this process or another) writes it."""
+        run_id = f"{trigger}-{ended_at.isoformat()}"
+        with self.engine.begin() as conn:
+            runlog.start_run(conn, run_id, trigger, False, ended_at - timedelta(seconds=30))
+            runlog.finish_run(conn, run_id, status=status, counts={}, now=ended_at, error=None)
 
     async def settle(self) -> list[RunRequest]:
         """Wait for the runs the requests started; return what the run function was asked."""
@@ -65,16 +73,15 @@ class WorkerApp:
     app: Starlette
     metrics: Metrics
     dispatcher: Dispatcher
-    last_run: list[datetime | None]
+    readiness: Readiness
 
 
 def build_worker_app(settings: Settings, engine: Engine, run: RunFn) -> WorkerApp:
     """The worker's web app as the service builds it, with ``run`` in place of the real runner."""
     metrics = Metrics()
     dispatcher = Dispatcher(run, metrics, lambda: NOW)
-    last_run: list[datetime | None] = [None]
     readiness = Readiness(
-        engine, lambda: last_run[0], timedelta(minutes=45), NOW - timedelta(minutes=1), lambda: NOW
+        engine, shared_last_run(engine), timedelta(minutes=45), NOW - timedelta(minutes=1), lambda: NOW
     )
     app = create_app(
         metrics=metrics,
@@ -83,7 +90,7 @@ def build_worker_app(settings: Settings, engine: Engine, run: RunFn) -> WorkerAp
         dispatcher=dispatcher,
         clock=lambda: NOW,
     )
-    return WorkerApp(app, metrics, dispatcher, last_run)
+    return WorkerApp(app, metrics, dispatcher, readiness)
 
 
 @pytest.fixture
@@ -109,7 +116,7 @@ def with_worker(worker_env: dict[str, str]) -> Callable[..., None]:
         async def main() -> None:
             transport = httpx.ASGITransport(app=parts.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://worker.test") as client:
-                await scenario(Worker(parts.metrics, parts.dispatcher, run, client, parts.last_run))
+                await scenario(Worker(parts.metrics, parts.dispatcher, run, client, engine, parts.readiness))
                 await parts.dispatcher.drain(grace_seconds=5)
 
         try:

@@ -28,6 +28,7 @@ class Refusal(StrEnum):
     UNSIGNED = "unsigned"
     BAD_SIGNATURE = "bad_signature"
     STALE = "stale"
+    WEBHOOK_ID_MISMATCH = "webhook_id_mismatch"  # Klaviyo: the body's webhook id is not the header's
 
 
 class WebhookRefused(Exception):  # noqa: N818 - a refusal is an outcome, not a programming error

@@ -2,7 +2,9 @@
 
 ``X-HubSpot-Signature-v3`` = base64(HMAC-SHA256(client secret, method + uri + body + timestamp)) over
 UTF-8, with ``X-HubSpot-Request-Timestamp`` in milliseconds; deliveries older than 5 minutes are refused.
-The payload names contacts by ``objectId`` only: the targeted run resolves the address.
+The payload names contacts by ``objectId`` only: the targeted run resolves the address. A change of one
+subscription's opt-out property carries no usable state, so its fact asks the run to read the contact's
+statuses from HubSpot (``read_back``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ SYSTEM = "hubspot"
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
 WINDOW = timedelta(minutes=5)
+# hs_email_optout_<subscription id>: one subscription's opt-out property (VENDOR-APIS 4.2)
+SUBSCRIPTION_OPTOUT = "hs_email_optout_"
 
 
 # HubSpot signs the URI with these escapes decoded (developers.hubspot.com, "Validating requests", v3);
@@ -86,17 +90,31 @@ def _fact(event: dict[str, Any], index: int) -> tuple[WebhookFact | None, Record
     email, error = (None, None)
     global_state = None
     reason = None
+    read_back = False
     if kind == "contact.privacyDeletion":
         global_state = GlobalState.ERASED
     elif kind == "contact.propertyChange" and prop == "hs_email_optout":
         # "Unsubscribed from all email" is an objection to all direct marketing (R17).
         global_state = GlobalState.UNSUBSCRIBED_ALL if str(value).lower() == "true" else GlobalState.ACTIVE
         reason = f"hs_email_optout={value}"
+    elif kind == "contact.propertyChange" and str(prop).startswith(SUBSCRIPTION_OPTOUT):
+        # One subscription's opt-out changed; which purpose that is, and its status with the time and the
+        # legal basis, come from the statuses endpoint (a targeted read), not from this string.
+        read_back = True
+        reason = f"{prop}={value}"
     elif kind == "contact.propertyChange" and prop == "email":
         email, error = email_or_error(SYSTEM, record_id, "propertyValue", value)
     topic = f"{kind}:{prop}" if prop else kind
     fact = WebhookFact(
-        SYSTEM, topic, email, record_id, event_id, occurred_at, global_state=global_state, reason=reason
+        SYSTEM,
+        topic,
+        email,
+        record_id,
+        event_id,
+        occurred_at,
+        global_state=global_state,
+        reason=reason,
+        read_back=read_back,
     )
     return fact, error
 

@@ -1,9 +1,16 @@
-"""Klaviyo system webhooks (VENDOR-APIS 2.6): ``Klaviyo-Signature`` with ``Klaviyo-Timestamp``.
+"""Klaviyo system webhooks (VENDOR-APIS 2.6).
 
-How the signed string is built is UNCONFIRMED (only a third party describes it: HMAC-SHA256 over the raw
-body followed by the timestamp, hex digest). So the order and the encoding are settings
-(``SYNC_KLAVIYO__WEBHOOK_SIGNED_CONTENT``, ``SYNC_KLAVIYO__WEBHOOK_SIGNATURE_ENCODING``), defaulting to
-that description. Klaviyo's guide also says ``meta.klaviyo_webhook_id`` must equal ``Klaviyo-Webhook-Id``.
+Documented by Klaviyo ("Working with system webhooks"; the API spec's ``secret_key``, "used for webhook
+request signing"): every request carries ``Klaviyo-Webhook-Id``, ``Klaviyo-Signature`` (an HMAC-SHA256
+keyed with the webhook's secret key) and ``Klaviyo-Timestamp`` (when it was sent), and
+``meta.klaviyo_webhook_id`` in the body must equal the ``Klaviyo-Webhook-Id`` header, else the request
+is not to be processed. All of that is required here: a request missing any of it is refused.
+
+Assumed (UNCONFIRMED, only third parties describe it): the signed bytes are the raw body followed by the
+``Klaviyo-Timestamp`` value, as a hex digest; both parts are settings (``SYNC_KLAVIYO__WEBHOOK_SIGNED_
+CONTENT``, ``SYNC_KLAVIYO__WEBHOOK_SIGNATURE_ENCODING``) defaulting to that description. The timestamp's
+format (third parties show an HTTP date; ISO 8601 and epoch seconds or milliseconds are read too) and
+the 5-minute replay window (Klaviyo documents none; the same window as HubSpot's) are ours as well.
 Consent topic ids are UNCONFIRMED too: a topic is read by the words in it.
 """
 
@@ -12,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, Literal
 
 from connectors.base import GlobalState, RecordError, Status
@@ -56,8 +64,11 @@ class Construction:
 def sign_klaviyo(
     secret: str, body: bytes, now: datetime, construction: Construction | None = None
 ) -> dict[str, str]:
-    """Headers that make ``body`` a correctly signed Klaviyo delivery sent at ``now``."""
-    timestamp = now.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """Headers that make ``body`` a correctly signed Klaviyo delivery sent at ``now``.
+
+    The caller adds ``Klaviyo-Webhook-Id``, which must equal the body's ``meta.klaviyo_webhook_id``.
+    """
+    timestamp = format_datetime(now.astimezone(UTC).replace(microsecond=0), usegmt=True)
     return {
         SIGNATURE_HEADER: (construction or Construction()).sign(secret, body, timestamp),
         TIMESTAMP_HEADER: timestamp,
@@ -65,11 +76,12 @@ def sign_klaviyo(
 
 
 def _sent_at(raw: str) -> datetime:
-    """Klaviyo-Timestamp: ISO 8601 or epoch seconds/milliseconds (the format is not documented)."""
+    """Klaviyo-Timestamp: an HTTP date, ISO 8601 or epoch seconds/milliseconds (the format is not documented)."""
     if raw.isdigit():
         seconds = int(raw) / 1000 if len(raw) > 11 else int(raw)
         return datetime.fromtimestamp(seconds, tz=UTC)
-    parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    http_date = "," in raw  # "Tue, 14 Apr 2026 03:50:12 GMT"
+    parsed = parsedate_to_datetime(raw) if http_date else datetime.fromisoformat(raw.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -82,22 +94,30 @@ def verify_klaviyo(
 ) -> None:
     given = require_header(delivery, SIGNATURE_HEADER)
     timestamp = require_header(delivery, TIMESTAMP_HEADER)
+    webhook_id = require_header(delivery, WEBHOOK_ID_HEADER)
     try:
         sent_at = _sent_at(timestamp)
-    except (ValueError, OverflowError) as error:
+    except (ValueError, OverflowError, TypeError) as error:
         raise WebhookRefused(Refusal.UNSIGNED, f"{TIMESTAMP_HEADER} is not a time") from error
     check_signature(
         (construction or Construction()).sign(secret, delivery.body, timestamp), given, SIGNATURE_HEADER
     )
     check_fresh(sent_at, now, window, TIMESTAMP_HEADER)
-    webhook_id = delivery.header(WEBHOOK_ID_HEADER)
-    if webhook_id is not None:
-        try:
-            meta_id = json.loads(delivery.body).get("meta", {}).get("klaviyo_webhook_id")
-        except (ValueError, AttributeError):
-            meta_id = None
-        if meta_id is not None and meta_id != webhook_id:
-            raise WebhookRefused(Refusal.BAD_SIGNATURE, "meta.klaviyo_webhook_id differs from the header")
+    # After the signature: the body is Klaviyo's, so a differing id means a delivery meant for another
+    # webhook (Klaviyo: "you should not process the webhook").
+    if _meta_webhook_id(delivery.body) != webhook_id:
+        raise WebhookRefused(
+            Refusal.WEBHOOK_ID_MISMATCH,
+            f"meta.klaviyo_webhook_id is missing or differs from {WEBHOOK_ID_HEADER}",
+        )
+
+
+def _meta_webhook_id(body: bytes) -> object:
+    try:
+        meta = json.loads(body).get("meta")
+    except (ValueError, AttributeError):
+        return None
+    return meta.get("klaviyo_webhook_id") if isinstance(meta, dict) else None
 
 
 def _meaning(topic: str) -> tuple[Status | None, GlobalState | None]:
