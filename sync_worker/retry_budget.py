@@ -52,7 +52,12 @@ def with_retry_budget(conn: Connection, planned: Sequence[PlannedChange]) -> Bud
 
 
 def attempts_used(conn: Connection, emails: Sequence[str]) -> dict[Slot, int]:
-    """Attempts spent on each slot's subscribe since it was last accepted (MAX once one was parked)."""
+    """Attempts spent on each slot's subscribe since it was last accepted (MAX once one was parked).
+
+    Each subscribe starts from the count of the one before it, so the latest carries the count; an operator's
+    retry (sync_worker.outbox_attention) renews the budget by setting it back to 0. A subscribe an operator
+    dismissed stays given up.
+    """
     query = (
         select(
             ITEMS.c.system, ITEMS.c.email, ITEMS.c.slot, ITEMS.c.state, ITEMS.c.attempts, ITEMS.c.created_at
@@ -60,7 +65,7 @@ def attempts_used(conn: Connection, emails: Sequence[str]) -> dict[Slot, int]:
         .where(
             ITEMS.c.email.in_(list(emails)),
             ITEMS.c.action == SUBSCRIBE,
-            ITEMS.c.state.in_(("superseded", "parked", "done")),
+            ITEMS.c.state.in_(("superseded", "parked", "dismissed", "done")),
         )
         .order_by(ITEMS.c.created_at, ITEMS.c.key)
     )
@@ -69,10 +74,10 @@ def attempts_used(conn: Connection, emails: Sequence[str]) -> dict[Slot, int]:
         key = (system, email, slot)
         if state == "done":
             used.pop(key, None)  # accepted: the count starts again
-        elif state == "parked":
+        elif state in ("parked", "dismissed"):
             used[key] = MAX_ATTEMPTS  # refused by the vendor, or out of attempts: given up
         else:
-            used[key] = max(used.get(key, 0), int(attempts))
+            used[key] = int(attempts)
     return used
 
 
