@@ -15,6 +15,7 @@ from sync_worker.cli import (
     health_cmd,
     import_cmd,
     ledger_cmd,
+    outbox_cmd,
     pending,
     person_cmd,
     run_cmd,
@@ -41,6 +42,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(ledger_cmd.app, name="ledger")
+app.add_typer(outbox_cmd.app, name="outbox")
 app.command("import")(import_cmd.import_file)
 person_cmd.register(app)
 run_cmd.register(app)
