@@ -21,7 +21,7 @@ from connectors.base import ContactRecord, GlobalState, PurposeState, RecordErro
 from sync_worker import outbox, snapshot
 from sync_worker.ledger_port import LedgerPort, ObservedEvent
 from sync_worker.logs import get_logger
-from sync_worker.observe import GLOBAL_EVENTS, Seen, observe
+from sync_worker.observe import ACCOUNT, GLOBAL_EVENTS, TAG_PREFIX, Seen, observe
 from sync_worker.trigger import WebhookFact
 
 
@@ -39,6 +39,17 @@ class FactsTaken:
 
 def restrictive(fact: WebhookFact) -> bool:
     return fact.status == Status.UNSUBSCRIBED or fact.global_state in GLOBAL_EVENTS
+
+
+def speaks_of(fact: WebhookFact, slot: str) -> bool:
+    """Whether ``fact`` says what ``slot`` now holds: an unsubscribe every purpose, an account-wide state the
+    account. No webhook carries tags: a tag push awaiting its echo is left for a read of the person to judge,
+    not taken for "differs" on the snapshot's older tags (planning would push it again, or miss an untag)."""
+    if slot == ACCOUNT:
+        return fact.global_state in GLOBAL_EVENTS
+    if slot.startswith(TAG_PREFIX):
+        return False
+    return fact.status == Status.UNSUBSCRIBED
 
 
 def record_of(
@@ -108,7 +119,8 @@ def take_facts(
             )
             continue
         previous = snapshot.load_seen(conn, [email], fact.system).get(email, {}).get(fact.system)
-        pushed = outbox.awaiting_echo(conn, fact.system, [email]).get(email, {})
+        awaiting = outbox.awaiting_echo(conn, fact.system, [email]).get(email, {})
+        pushed = {slot: value for slot, value in awaiting.items() if speaks_of(fact, slot)}
         record = record_of(fact, email, previous, purposes[fact.system], pushed)
         result = observe(previous, record, pushed, now)
         outbox.verify(conn, fact.system, email, sorted(result.echoes), outcome="echo", now=now)
