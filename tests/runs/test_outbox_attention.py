@@ -11,6 +11,7 @@ from connectors.base import Action, Outcome, Status
 from sync_worker import outbox, outbox_attention, runlog
 from sync_worker.outbox import ITEMS
 from sync_worker.outbox_attention import OutboxKeyError
+from sync_worker.web.outbox_gauges import oldest_optout_age
 from tests.runs.test_retries import (
     consent_not_yet_in_klaviyo,
     klaviyo_fails,
@@ -97,6 +98,7 @@ async def test_dismissed_optout_stops_making_runs_partial_keeps_its_row_and_logs
         later = await world.run()
         assert later.stuck_optouts == []
         assert later.status == "success"
+    assert oldest_optout_age(world.engine, lambda: world.now)() == 0  # the R25 alert stops ageing it
     # The ledger is untouched: the withdrawal still stands.
     assert world.ledger.kinds("jan@example.nl") == decisions_before
     [logged] = operator_log(world)
