@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sync_worker.policy.evidence import applicable_point, effective_evidence, grade
-from sync_worker.policy.facts import ALL_PURPOSES, ConsentFact, EvidenceLevel, Policy
+from sync_worker.policy.evidence import graded, point_and_evidence
+from sync_worker.policy.facts import ALL_PURPOSES, ConsentFact, Evidence, EvidenceLevel, Point, Policy
 
 
 @dataclass(frozen=True)
@@ -45,20 +46,25 @@ def judge_grants(events: tuple[ConsentFact, ...], purpose: str, policy: Policy, 
 def judge_grant(
     fact: ConsentFact, purpose: str, confirms: list[ConsentFact], policy: Policy, now: datetime
 ) -> Grant:
-    level = grade(fact, policy)
+    point, evidence = point_and_evidence(fact, policy)  # once for all the rules below
+    level = graded(fact, policy, point, evidence)
     base = Grant(fact, event_time(fact), level)
-    defect = form_defect_r2_r3_r4_r37(fact, purpose, policy) or version_defect_r10(fact, purpose, policy)
+    defect = form_defect_r2_r3_r4_r37(fact, purpose, point, evidence) or version_defect_r10(
+        purpose, policy, evidence
+    )
     if defect is None:
-        defect = evidence_defect_r5_r7_r8(fact, level, policy)
+        defect = evidence_defect_r5_r7_r8(fact, level, policy, evidence)
     if defect is not None:
         return Grant(fact, base.effective_at, level, *defect)
-    return confirm_r6(base, confirms, policy, now)
+    return confirm_r6(base, confirms, policy, now, evidence)
 
 
-def form_defect_r2_r3_r4_r37(fact: ConsentFact, purpose: str, policy: Policy) -> tuple[str, str] | None:
-    """R2 one purpose per tick, R3 affirmative act only, R4 no conditional consent, R37 lead magnets."""
-    evidence = effective_evidence(fact, policy)
-    point = applicable_point(fact, policy)
+def form_defect_r2_r3_r4_r37(
+    fact: ConsentFact, purpose: str, point: Point | None, evidence: Evidence
+) -> tuple[str, str] | None:
+    """R2 one purpose per tick, R3 affirmative act only, R4 no conditional consent, R37 lead magnets.
+
+    ``point`` and ``evidence`` are the fact's ``point_and_evidence``."""
     if fact.purpose == ALL_PURPOSES or evidence.bundled:
         return "R2", "bundled_purposes"
     if evidence.checkbox_prechecked:
@@ -73,13 +79,15 @@ def form_defect_r2_r3_r4_r37(fact: ConsentFact, purpose: str, policy: Policy) ->
     return None
 
 
-def version_defect_r10(fact: ConsentFact, purpose: str, policy: Policy) -> tuple[str, str] | None:
-    """R10: a grant given before a material change of the purpose does not cover the new version."""
-    current = dict(policy.purpose_versions).get(purpose)
-    changes = dict(policy.material_changes).get(purpose, ())
+def version_defect_r10(purpose: str, policy: Policy, evidence: Evidence) -> tuple[str, str] | None:
+    """R10: a grant given before a material change of the purpose does not cover the new version.
+
+    ``evidence`` is the grant's effective evidence."""
+    current = policy.version_of(purpose)
+    changes = policy.changes_of(purpose)
     if current is None or not changes:
         return None
-    given = effective_evidence(fact, policy).purpose_version
+    given = evidence.purpose_version
     given_key = version_key(given) if given is not None else None
     for change in changes:
         if version_key(change) <= version_key(current) and (
@@ -89,18 +97,19 @@ def version_defect_r10(fact: ConsentFact, purpose: str, policy: Policy) -> tuple
     return None
 
 
+@lru_cache(maxsize=256)
 def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[^0-9A-Za-z]+", version) if p)
 
 
 def evidence_defect_r5_r7_r8(
-    fact: ConsentFact, level: EvidenceLevel, policy: Policy
+    fact: ConsentFact, level: EvidenceLevel, policy: Policy, evidence: Evidence
 ) -> tuple[str, str] | None:
     """R5 mandatory evidence, R7 third-party consent, R8 flags without evidence, R31 no source time."""
     if fact.occurred_at is None:
         return "R31", "grant_without_source_time"
     if level == "unproven":
-        if effective_evidence(fact, policy).third_party:
+        if evidence.third_party:
             return "R7", "third_party_consent_not_naming_controller"
         return "R8", "unproven_grant"
     if level == "attested" and policy.min_evidence == "proven":
@@ -108,9 +117,12 @@ def evidence_defect_r5_r7_r8(
     return None
 
 
-def confirm_r6(grant: Grant, confirms: list[ConsentFact], policy: Policy, now: datetime) -> Grant:
-    """R6: a public-form double opt-in grant is pending until confirmed; pending too long lapses."""
-    evidence = effective_evidence(grant.fact, policy)
+def confirm_r6(
+    grant: Grant, confirms: list[ConsentFact], policy: Policy, now: datetime, evidence: Evidence
+) -> Grant:
+    """R6: a public-form double opt-in grant is pending until confirmed; pending too long lapses.
+
+    ``evidence`` is the grant's effective evidence."""
     if not evidence.double_opt_in or evidence.authenticated:
         return grant
     deadline = grant.effective_at + timedelta(days=policy.pending_expiry_days)
