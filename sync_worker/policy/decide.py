@@ -88,7 +88,11 @@ def _decide(
 def decide_on_record(
     facts: PersonFacts, purpose: str, policy: Policy, now: datetime, relevant: list[ConsentFact]
 ) -> Decision:
-    """Steps (2) to (5) of the module docstring on the events that concern the purpose."""
+    """Steps (2) to (5) of the module docstring on the events that concern the purpose.
+
+    ``relevant`` may hold other events too (every rule reads only those that concern the purpose); the
+    policy properties pass all of them here to check that ``decide``'s sorting-out and shortcut change
+    nothing."""
     events = _effective_events(relevant, now)
     grants = judge_grants(events, purpose, policy, now)
     # Purchases are read for promotions only (R12: soft opt-in is for promotions only).
