@@ -194,7 +194,8 @@ def main() -> None:
                 check=True, capture_output=True, text=True,
             ).stdout.split()  # fmt: skip
         finally:
-            scratch.unlink()
+            for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
+                leftover.unlink(missing_ok=True)  # pool workers end without closing their connections
         rows.append([float(x) for x in out])
         # wall s, changes, people, peak RSS MiB, CPU s of decide / load_seen / plan, CPU s of the process
         print(" ".join(out), flush=True)
