@@ -1,32 +1,43 @@
 """Decide + plan from the ledger: N synthetic people x 4 purposes x 4 systems (issue 6, target < 30 s, < 400 MB).
 
-Run by hand: ``.venv/bin/python -m benchmarks.decide_plan [people] [runs] [--ledger PATH]``.
+Run by hand: ``.venv/bin/python -m benchmarks.decide_plan [people] [runs] [--ledger PATH] [--workers N]``.
 The ledger (SQLite) and the runner's snapshot of four systems are written once (not timed; kept at PATH
 so later calls reuse it); then each timed run is a fresh process, on a fresh copy of that file, that
 walks the snapshot in chunks of 1,000 people as the runner plans: ``load_facts`` + ``decide_all``
 (through the run's ``SqlLedger``), ``snapshot.load_seen`` and ``plan``. Each run's peak RSS is that
 process's own; the stage split is in CPU seconds of the process (the machine is shared).
+With ``--workers N`` (N > 1) the chunks go to a pool of N forked processes instead, each with its own
+connection, and the planned changes come back pickled as a runner would need them; the CPU seconds and
+the stage split are then summed over all processes, and the peak RSS is the largest of any one.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy import Connection
 
 from benchmarks.population import cases, seen_of, write_ledger
 from benchmarks.shop import machine, peak_rss_mib, purposes_by_system, sandboxes, settings
 from connectors.registry import connector_class
 from sync_worker import db, snapshot
 from sync_worker.cli import freeze_startup_objects
-from sync_worker.plan import Person, plan
+from sync_worker.ledger_port import DecisionLike
+from sync_worker.observe import Seen
+from sync_worker.plan import Person, PlannedChange, plan
 from sync_worker.rulebook import policy_from_settings, secret_of
 from sync_worker.sql_ledger import SqlLedger
 
+Read = tuple[Mapping[str, Mapping[str, DecisionLike]], dict[str, dict[str, Seen]]]
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # fixed, so every run decides the same moment
 CHUNK = 1_000
 
@@ -53,29 +64,32 @@ def build(path: Path, n: int) -> None:
     print(f"built {n:,} people in {time.perf_counter() - start:.0f} s at {path}", flush=True)
 
 
-def measure(path: Path) -> None:
-    """One timed pass in this process: prints seconds, changes, people and peak RSS."""
-    freeze_startup_objects()  # as the sync-worker command does before it runs anything
-    boxes = sandboxes()
-    config = settings(boxes, f"sqlite:///{path}")
-    engine = db.make_engine(config.database_url)
-    ledger = SqlLedger(policy_from_settings(config), secret_of(config), lambda: NOW)
-    caps = {box.name: connector_class(box.name).from_settings(config).capabilities() for box in boxes}
-    purposes = tuple(config.policy.purposes)
-    start, cpu = time.perf_counter(), time.process_time()
-    after, people, changes = "", 0, 0
-    stages = {"decide": 0.0, "load_seen": 0.0, "plan": 0.0}
-    while True:
-        with engine.begin() as conn:
-            batch = snapshot.next_people(conn, after, dirty_only=False, limit=CHUNK)
-            if not batch:
-                break
-            mark = time.process_time()
-            decisions = ledger.decide(conn, batch, purposes, NOW)
-            stages["decide"] += time.process_time() - mark
-            mark = time.process_time()
-            seen = snapshot.load_seen(conn, batch)
-            stages["load_seen"] += time.process_time() - mark
+class Planner:
+    """What one process needs to decide and plan chunks of people from the ledger at ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        boxes = sandboxes()
+        config = settings(boxes, f"sqlite:///{path}")
+        self.engine = db.make_engine(config.database_url)
+        self.ledger = SqlLedger(policy_from_settings(config), secret_of(config), lambda: NOW)
+        self.caps = {
+            box.name: connector_class(box.name).from_settings(config).capabilities() for box in boxes
+        }
+        self.purposes = tuple(config.policy.purposes)
+
+    def read(self, conn: Connection, batch: list[str], stages: dict[str, float]) -> Read:
+        """Decisions and snapshot of one chunk, as the runner reads them in one transaction."""
+        mark = time.process_time()
+        decisions = self.ledger.decide(conn, batch, self.purposes, NOW)
+        stages["decide"] += time.process_time() - mark
+        mark = time.process_time()
+        seen = snapshot.load_seen(conn, batch)
+        stages["load_seen"] += time.process_time() - mark
+        return decisions, seen
+
+    def plan(self, batch: list[str], read: Read, stages: dict[str, float]) -> list[PlannedChange]:
+        """Plan one chunk read by ``read``, after its transaction (as the runner does)."""
+        decisions, seen = read
         mark = time.process_time()
         chunk = [
             Person(
@@ -86,19 +100,83 @@ def measure(path: Path) -> None:
             )
             for email in batch
         ]
-        changes += len(plan(chunk, caps, "bench"))
+        planned = plan(chunk, self.caps, "bench")
         stages["plan"] += time.process_time() - mark
-        people += len(batch)
-        after = batch[-1]
+        return planned
+
+
+def measure(path: Path, workers: int) -> None:
+    """One timed pass in this process (and ``workers`` pool processes if > 1): prints seconds, changes,
+    people, peak RSS, the stage split and the CPU seconds of all processes."""
+    freeze_startup_objects()  # as the sync-worker command does before it runs anything
+    planner = Planner(path) if workers <= 1 else None  # set up before the clock, as always
+    start, cpu = time.perf_counter(), time.process_time()
+    stages = {"decide": 0.0, "load_seen": 0.0, "plan": 0.0}
+    if planner is None:
+        changes, people = _measure_pool(path, workers, stages)
+    else:
+        after, people, changes = "", 0, 0
+        while True:
+            with planner.engine.begin() as conn:
+                batch = snapshot.next_people(conn, after, dirty_only=False, limit=CHUNK)
+                if not batch:
+                    break
+                read = planner.read(conn, batch, stages)
+            changes += len(planner.plan(batch, read, stages))
+            people += len(batch)
+            after = batch[-1]
     elapsed = time.perf_counter() - start
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total_cpu = time.process_time() - cpu + children.ru_utime + children.ru_stime
+    rss = max(peak_rss_mib(), children.ru_maxrss / 1024)
     split = " ".join(f"{v:.3f}" for v in stages.values())
-    print(f"{elapsed:.3f} {changes} {people} {peak_rss_mib():.0f} {split} {time.process_time() - cpu:.3f}")
+    print(f"{elapsed:.3f} {changes} {people} {rss:.0f} {split} {total_cpu:.3f}")
+
+
+_planner: Planner | None = None
+
+
+def _start_worker(path: Path) -> None:
+    global _planner  # noqa: PLW0603 - one planner per pool process
+    freeze_startup_objects()
+    _planner = Planner(path)
+
+
+def _pooled_chunk(batch: list[str]) -> tuple[list[PlannedChange], dict[str, float]]:
+    assert _planner is not None
+    stages = {"decide": 0.0, "load_seen": 0.0, "plan": 0.0}
+    with _planner.engine.begin() as conn:
+        read = _planner.read(conn, batch, stages)
+    return _planner.plan(
+        batch, read, stages
+    ), stages  # the changes travel back pickled, as a runner would need
+
+
+def _measure_pool(path: Path, workers: int, stages: dict[str, float]) -> tuple[int, int]:
+    """The same chunks over a pool of processes; the parent only pages the snapshot and collects."""
+    engine = db.make_engine(settings(sandboxes(), f"sqlite:///{path}").database_url)
+    batches, after = [], ""
+    with engine.connect() as conn:
+        while batch := snapshot.next_people(conn, after, dirty_only=False, limit=CHUNK):
+            batches.append(batch)
+            after = batch[-1]
+    engine.dispose()
+    changes = 0
+    with multiprocessing.get_context("fork").Pool(workers, _start_worker, (path,)) as pool:
+        for planned, split in pool.imap(_pooled_chunk, batches):
+            changes += len(planned)
+            for stage, seconds in split.items():
+                stages[stage] += seconds
+        pool.close()
+        pool.join()  # reaped, so that their CPU and peak RSS count among the children
+    return changes, sum(len(b) for b in batches)
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]  # people and runs come first
     n = int(args[0]) if args else 100_000
     runs = int(args[1]) if len(args) > 1 else 3
+    workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 1
     path = (
         Path(sys.argv[sys.argv.index("--ledger") + 1])
         if "--ledger" in sys.argv
@@ -112,11 +190,12 @@ def main() -> None:
         shutil.copyfile(path, scratch)  # each repetition starts from the same untouched file
         try:
             out = subprocess.run(
-                [sys.executable, "-m", "benchmarks.decide_plan", "--measure", str(scratch)],
+                [sys.executable, "-m", "benchmarks.decide_plan", "--measure", str(scratch), "--workers", str(workers)],
                 check=True, capture_output=True, text=True,
             ).stdout.split()  # fmt: skip
         finally:
-            scratch.unlink()
+            for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
+                leftover.unlink(missing_ok=True)  # pool workers end without closing their connections
         rows.append([float(x) for x in out])
         # wall s, changes, people, peak RSS MiB, CPU s of decide / load_seen / plan, CPU s of the process
         print(" ".join(out), flush=True)
@@ -134,6 +213,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if "--measure" in sys.argv:
-        measure(Path(sys.argv[sys.argv.index("--measure") + 1]))
+        workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 1
+        measure(Path(sys.argv[sys.argv.index("--measure") + 1]), workers)
     else:
         main()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 import idna
@@ -40,4 +39,5 @@ def mask_email(address: str) -> str:
 
 def keyed_hash(secret: bytes, normalised_address: str) -> str:
     """HMAC-SHA256 of the normalised address: a plain hash would still be personal data (R21)."""
-    return hmac.new(secret, normalised_address.encode("utf-8"), hashlib.sha256).hexdigest()
+    # The one-shot form: computed for every address of a planning chunk when suppressions exist.
+    return hmac.digest(secret, normalised_address.encode("utf-8"), "sha256").hex()

@@ -88,10 +88,10 @@ class Verdict:
 
 
 def basis_of(decision: DecisionLike) -> Basis:
-    try:
-        return Basis(str(decision.basis))
-    except ValueError:
-        return Basis.NONE
+    return _BASES.get(str(decision.basis), Basis.NONE)
+
+
+_BASES: dict[str, Basis] = {basis.value: basis for basis in Basis}  # planned for every subscribe
 
 
 @dataclass(frozen=True, slots=True)

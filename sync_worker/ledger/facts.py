@@ -103,7 +103,13 @@ def _purchase_of(row: Sequence[Any]) -> PurchaseFact:
 def _moment(value: str | datetime | None) -> datetime | None:
     """SQLite gives the stored text (naive UTC), PostgreSQL's driver a datetime."""
     if isinstance(value, str):
-        moment = datetime.fromisoformat(value)
+        try:
+            # Naive UTC text, the stored form: read as UTC directly (``replace`` costs more than parsing).
+            moment = datetime.fromisoformat(value + "+00:00")
+        except ValueError:  # the text names its own offset
+            moment = datetime.fromisoformat(value)
+        if moment.tzinfo is UTC:
+            return moment
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return as_utc(value)
 

@@ -1,6 +1,6 @@
 """The pure consent policy core (RULES.md Part B): no I/O, no clock, no logging; ``now`` is passed in."""
 
-from sync_worker.policy.decide import decide, decide_all, event_time
+from sync_worker.policy.decide import decide, decide_all
 from sync_worker.policy.downstream import downstream_status
 from sync_worker.policy.evidence import effective_evidence, grade
 from sync_worker.policy.explain import CitedEvent, Explanation, explain
@@ -14,6 +14,7 @@ from sync_worker.policy.facts import (
     Policy,
     PurchaseFact,
 )
+from sync_worker.policy.grants import event_time
 
 __all__ = [
     "ALL_PURPOSES",

@@ -8,49 +8,26 @@ rule that invalidated the person's grant; an unproven grant quarantines the pers
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sync_worker.policy.evidence import applicable_point, effective_evidence, grade
 from sync_worker.policy.facts import (
     ALL_PURPOSES,
     GLOBAL_ACTIONS,
     NEGATIVE_ACTIONS,
     ConsentFact,
     Decision,
-    EvidenceLevel,
     PersonFacts,
     Policy,
     PurchaseFact,
 )
+from sync_worker.policy.grants import Grant, event_time, judge_grants
 from sync_worker.policy.months import add_months
 
 NEGATIVE_RULES = {"withdraw": "R16", "object": "R17", "complaint": "R18", "erasure": "R21"}
 EVIDENCE_RULES = frozenset({"R5", "R7", "R8", "R31"})  # defects that quarantine the person
 TICK = timedelta(microseconds=1)  # "after" a deadline: the rules compare with ``now > deadline``
-
-
-@dataclass(frozen=True)
-class Grant:
-    """A grant for the purpose, judged: valid when ``rule`` is None, else the rule that voids it."""
-
-    fact: ConsentFact
-    effective_at: datetime  # confirmation time for double opt-in (R6)
-    level: EvidenceLevel
-    rule: str | None = None
-    code: str = ""
-    confirm_id: int | None = None
-
-    @property
-    def event_ids(self) -> tuple[int, ...]:
-        ids = (self.fact.event_id,)
-        return (*ids, self.confirm_id) if self.confirm_id is not None else ids
-
-
-def event_time(fact: ConsentFact) -> datetime:
-    """R29/R31: the source time; a negative event without one takes effect at its receive time."""
-    return fact.occurred_at if fact.occurred_at is not None else fact.recorded_at
 
 
 def decide(facts: PersonFacts, purpose: str, policy: Policy, now: datetime) -> Decision:
@@ -59,35 +36,97 @@ def decide(facts: PersonFacts, purpose: str, policy: Policy, now: datetime) -> D
     The decision also says until when it holds on these facts (``valid_until``), so that a run re-decides
     the people whose decision time alone may have changed without re-reading everyone.
     """
+    return _decide(facts, purpose, policy, now, concerning(facts.events, purpose))
+
+
+def decide_all(facts: PersonFacts, policy: Policy, now: datetime) -> tuple[Decision, ...]:
+    # The person's events are sorted out by purpose once, not scanned again for every purpose.
+    by_purpose = concerning_by_purpose(facts.events, policy.purposes)
+    return tuple(_decide(facts, purpose, policy, now, by_purpose[purpose]) for purpose in policy.purposes)
+
+
+def concerns(fact: ConsentFact, purpose: str) -> bool:
+    """Whether an event can bear on ``purpose``: it names it, claims all purposes, or stops all marketing.
+
+    Every rule of ``decide`` reads only such events, so the others can be left out beforehand.
+    """
+    return fact.action in GLOBAL_ACTIONS or fact.purpose in (purpose, ALL_PURPOSES)
+
+
+def concerning(events: tuple[ConsentFact, ...], purpose: str) -> list[ConsentFact]:
+    return [e for e in events if concerns(e, purpose)]
+
+
+def concerning_by_purpose(
+    events: tuple[ConsentFact, ...], purposes: tuple[str, ...]
+) -> dict[str, list[ConsentFact]]:
+    """``concerning`` for every purpose in one pass over the events."""
+    by_purpose: dict[str, list[ConsentFact]] = {purpose: [] for purpose in purposes}
+    for event in events:
+        if event.action in GLOBAL_ACTIONS or event.purpose == ALL_PURPOSES:
+            for bucket in by_purpose.values():
+                bucket.append(event)
+        elif event.purpose in by_purpose:
+            by_purpose[event.purpose].append(event)
+    return by_purpose
+
+
+def _decide(
+    facts: PersonFacts, purpose: str, policy: Policy, now: datetime, relevant: list[ConsentFact]
+) -> Decision:
+    """``decide`` on the person's events that concern the purpose (``relevant``, in any order)."""
     suppressed = deny_if_suppressed_r22(facts, purpose)
     if suppressed is not None:
         return suppressed  # R22 holds whatever the time
-    events = _effective_events(facts, now)
+    if not relevant and (purpose != "promotions" or not facts.purchases):
+        # Nothing on record bears on this purpose: no grant to judge, no objection, no purchase window,
+        # nothing time could change. The common case for most purposes of most people.
+        return deny_without_basis_r1(purpose, [])
+    return decide_on_record(facts, purpose, policy, now, relevant)
+
+
+def decide_on_record(
+    facts: PersonFacts, purpose: str, policy: Policy, now: datetime, relevant: list[ConsentFact]
+) -> Decision:
+    """Steps (2) to (5) of the module docstring on the events that concern the purpose.
+
+    ``relevant`` may hold other events too (every rule reads only those that concern the purpose); the
+    policy properties pass all of them here to check that ``decide``'s sorting-out and shortcut change
+    nothing."""
+    events = _effective_events(relevant, now)
     grants = judge_grants(events, purpose, policy, now)
-    decision = _decide_at(events, facts.purchases, purpose, policy, now=now, grants=grants)
-    until = next_change_by_time(facts, purpose, policy, now, effective=events, grants=grants)
+    # Purchases are read for promotions only (R12: soft opt-in is for promotions only).
+    purchases = _in_order(facts.purchases) if purpose == "promotions" else ()
+    decision = _decide_at(events, purchases, purpose, policy, now=now, grants=grants)
+    until = next_change_by_time(
+        relevant, facts.purchases, purpose, policy, now, effective=events, grants=grants
+    )
     # Most decisions never change by time alone: copy (slow for a frozen dataclass) only the others.
     return decision if until is None else replace(decision, valid_until=until)
 
 
-def _effective_events(facts: PersonFacts, now: datetime) -> tuple[ConsentFact, ...]:
+def _effective_events(events: list[ConsentFact], now: datetime) -> tuple[ConsentFact, ...]:
     """The events that have happened by ``now``, in the person's order."""
     # Sorted by the person's time, not arrival (R29), so the outcome never depends on arrival order.
     return tuple(
-        sorted((e for e in facts.events if event_time(e) <= now), key=lambda e: (event_time(e), e.event_id))
+        sorted((e for e in events if event_time(e) <= now), key=lambda e: (event_time(e), e.event_id))
     )
+
+
+def _in_order(purchases: tuple[PurchaseFact, ...]) -> tuple[PurchaseFact, ...]:
+    return tuple(sorted(purchases, key=lambda p: (p.occurred_at, p.event_id)))
 
 
 def _decide_at(
     events: tuple[ConsentFact, ...],
-    bought: tuple[PurchaseFact, ...],
+    purchases: tuple[PurchaseFact, ...],
     purpose: str,
     policy: Policy,
     *,
     now: datetime,
     grants: list[Grant],
 ) -> Decision:
-    purchases = tuple(sorted(bought, key=lambda p: (p.occurred_at, p.event_id)))
+    """``purchases`` in the person's order (only promotions reads them)."""
     valid = [g for g in grants if g.rule is None]
     # Ties are broken by content before event id (ids follow arrival order, R29/R32).
     last_valid = max(
@@ -105,7 +144,8 @@ def _decide_at(
 
 
 def next_change_by_time(
-    facts: PersonFacts,
+    relevant: list[ConsentFact],
+    purchases: tuple[PurchaseFact, ...],
     purpose: str,
     policy: Policy,
     now: datetime,
@@ -119,22 +159,19 @@ def next_change_by_time(
     takes effect at its time (R29), a pending double opt-in lapses just after its deadline (R6), a
     soft opt-in purchase leaves the window just after its last day (R14). Early is safe (the person is
     only decided again); late is not, so every time comparison of ``decide`` has its moment here.
-    ``effective`` are the events up to ``now`` and ``grants`` the judged grants, as ``decide`` has them.
+    ``relevant`` are the person's events that concern the purpose, ``effective`` those up to ``now`` and
+    ``grants`` the judged grants, as ``decide`` has them.
     """
     moments: list[datetime] = []
-    if len(effective) < len(facts.events):  # some events lie ahead of ``now``
-        moments += [
-            event_time(e)
-            for e in facts.events
-            if event_time(e) > now and (e.action in GLOBAL_ACTIONS or e.purpose in (purpose, ALL_PURPOSES))
-        ]
+    if len(effective) < len(relevant):  # some events lie ahead of ``now``
+        moments += [event_time(e) for e in relevant if event_time(e) > now and concerns(e, purpose)]
     for grant in grants:
         if grant.code == "double_opt_in_pending":
             moments.append(grant.effective_at + timedelta(days=policy.pending_expiry_days) + TICK)
-    if purpose == "promotions" and facts.purchases:
+    if purpose == "promotions" and purchases:
         months = policy.soft_opt_in_months
         recent = now - timedelta(days=31 * months + 1)  # older purchases' windows ended before ``now``
-        for p in facts.purchases:
+        for p in purchases:
             if not p.paid:
                 continue
             if p.occurred_at > now:
@@ -168,105 +205,11 @@ def name_soft_opt_in_end_r15(
     )
 
 
-def decide_all(facts: PersonFacts, policy: Policy, now: datetime) -> tuple[Decision, ...]:
-    return tuple(decide(facts, purpose, policy, now) for purpose in policy.purposes)
-
-
 def deny_if_suppressed_r22(facts: PersonFacts, purpose: str) -> Decision | None:
     """R22 (with R21): the suppression list is checked before anything else."""
     if not facts.suppressed:
         return None
     return Decision(purpose, False, "none", "R22", "suppressed", "The address is on the suppression list.")
-
-
-def judge_grants(events: tuple[ConsentFact, ...], purpose: str, policy: Policy, now: datetime) -> list[Grant]:
-    """Every grant naming this purpose (or claiming all of them), each with the rule that voids it."""
-    confirms = [e for e in events if e.action == "confirm" and e.purpose in (purpose, ALL_PURPOSES)]
-    return [
-        judge_grant(e, purpose, confirms, policy, now)
-        for e in events
-        if e.action == "grant" and e.purpose in (purpose, ALL_PURPOSES)
-    ]
-
-
-def judge_grant(
-    fact: ConsentFact, purpose: str, confirms: list[ConsentFact], policy: Policy, now: datetime
-) -> Grant:
-    level = grade(fact, policy)
-    base = Grant(fact, event_time(fact), level)
-    defect = form_defect_r2_r3_r4_r37(fact, purpose, policy) or version_defect_r10(fact, purpose, policy)
-    if defect is None:
-        defect = evidence_defect_r5_r7_r8(fact, level, policy)
-    if defect is not None:
-        return Grant(fact, base.effective_at, level, *defect)
-    return confirm_r6(base, confirms, policy, now)
-
-
-def form_defect_r2_r3_r4_r37(fact: ConsentFact, purpose: str, policy: Policy) -> tuple[str, str] | None:
-    """R2 one purpose per tick, R3 affirmative act only, R4 no conditional consent, R37 lead magnets."""
-    evidence = effective_evidence(fact, policy)
-    point = applicable_point(fact, policy)
-    if fact.purpose == ALL_PURPOSES or evidence.bundled:
-        return "R2", "bundled_purposes"
-    if evidence.checkbox_prechecked:
-        return "R3", "prechecked_box"
-    if evidence.was_required:
-        return "R4", "consent_was_required"
-    if point is not None and purpose not in point.purposes:
-        # A lead-magnet form grants the download sequence only, never the newsletter (R37).
-        if "lead_magnet" in point.purposes:
-            return "R37", "lead_magnet_form_only"
-        return "R2", "purpose_not_asked_at_collection_point"
-    return None
-
-
-def version_defect_r10(fact: ConsentFact, purpose: str, policy: Policy) -> tuple[str, str] | None:
-    """R10: a grant given before a material change of the purpose does not cover the new version."""
-    current = dict(policy.purpose_versions).get(purpose)
-    changes = dict(policy.material_changes).get(purpose, ())
-    if current is None or not changes:
-        return None
-    given = effective_evidence(fact, policy).purpose_version
-    given_key = version_key(given) if given is not None else None
-    for change in changes:
-        if version_key(change) <= version_key(current) and (
-            given_key is None or given_key < version_key(change)
-        ):
-            return "R10", "purpose_changed_materially"
-    return None
-
-
-def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[^0-9A-Za-z]+", version) if p)
-
-
-def evidence_defect_r5_r7_r8(
-    fact: ConsentFact, level: EvidenceLevel, policy: Policy
-) -> tuple[str, str] | None:
-    """R5 mandatory evidence, R7 third-party consent, R8 flags without evidence, R31 no source time."""
-    if fact.occurred_at is None:
-        return "R31", "grant_without_source_time"
-    if level == "unproven":
-        if effective_evidence(fact, policy).third_party:
-            return "R7", "third_party_consent_not_naming_controller"
-        return "R8", "unproven_grant"
-    if level == "attested" and policy.min_evidence == "proven":
-        return "R5", "evidence_incomplete"
-    return None
-
-
-def confirm_r6(grant: Grant, confirms: list[ConsentFact], policy: Policy, now: datetime) -> Grant:
-    """R6: a public-form double opt-in grant is pending until confirmed; pending too long lapses."""
-    evidence = effective_evidence(grant.fact, policy)
-    if not evidence.double_opt_in or evidence.authenticated:
-        return grant
-    deadline = grant.effective_at + timedelta(days=policy.pending_expiry_days)
-    clicks = [c for c in confirms if grant.effective_at <= event_time(c) <= deadline]
-    if clicks:
-        first = min(clicks, key=lambda c: (event_time(c), c.event_id))
-        return Grant(grant.fact, event_time(first), grant.level, confirm_id=first.event_id)
-    code = "double_opt_in_lapsed" if now > deadline else "double_opt_in_pending"
-    return Grant(grant.fact, grant.effective_at, grant.level, "R6", code)
 
 
 def negatives_for(events: tuple[ConsentFact, ...], purpose: str) -> list[ConsentFact]:
@@ -399,7 +342,7 @@ def decide_soft_opt_in_r12_to_r14(
 def deny_without_basis_r1(purpose: str, grants: list[Grant]) -> Decision:
     """R1 default deny; when grants exist, the rule that voided the newest one is named."""
     if not grants:
-        return Decision(purpose, False, "none", "R1", "no_basis", "No consent or soft opt-in on record.")
+        return _no_basis(purpose)
     newest = max(grants, key=lambda g: (g.effective_at, g.rule or "", g.code, g.fact.event_id))
     rule = newest.rule or "R1"
     quarantined = any(g.rule in EVIDENCE_RULES for g in grants)
@@ -409,3 +352,9 @@ def deny_without_basis_r1(purpose: str, grants: list[Grant]) -> Decision:
         event_ids=tuple(g.fact.event_id for g in grants),
         quarantined=quarantined,
     )  # fmt: skip
+
+
+@lru_cache(maxsize=64)
+def _no_basis(purpose: str) -> Decision:
+    # The most frequent decision of all, and a frozen value: one per purpose serves every person.
+    return Decision(purpose, False, "none", "R1", "no_basis", "No consent or soft opt-in on record.")

@@ -43,11 +43,13 @@ def point_in_use(point: Point | None, occurred_at: datetime | None) -> bool:
 
 def effective_evidence(fact: ConsentFact, policy: Policy) -> Evidence:
     """The event's evidence, with gaps filled from its collection point."""
+    return point_and_evidence(fact, policy)[1]
+
+
+def point_and_evidence(fact: ConsentFact, policy: Policy) -> tuple[Point | None, Evidence]:
+    """``applicable_point`` and ``effective_evidence`` at once: judging a grant reads both several times."""
     point = applicable_point(fact, policy)
-    own = fact.evidence
-    if point is None:
-        return own
-    return _filled(own, point)
+    return point, (fact.evidence if point is None else _filled(fact.evidence, point))
 
 
 @lru_cache(maxsize=4096)
@@ -77,14 +79,18 @@ def is_foreign(evidence: Evidence, policy: Policy) -> bool:
 
 def grade(fact: ConsentFact, policy: Policy) -> EvidenceLevel:
     """R5 evidence level of a grant; `unproven` never allows mailing (R1, R7, R8, R31)."""
+    return graded(fact, policy, *point_and_evidence(fact, policy))
+
+
+def graded(fact: ConsentFact, policy: Policy, point: Point | None, evidence: Evidence) -> EvidenceLevel:
+    """``grade`` with the fact's ``point_and_evidence`` already at hand."""
     if fact.occurred_at is None:  # R31: a grant without a source time is unproven
         return "unproven"
-    evidence = effective_evidence(fact, policy)
     if is_foreign(evidence, policy) or not fact.method:
         return "unproven"
     has_form = bool(fact.collection_point or evidence.form_url)
     if has_form and evidence.was_required is False and all(getattr(evidence, name) for name in PROVEN_FIELDS):
         return "proven"
-    if applicable_point(fact, policy) is not None:
+    if point is not None:
         return "attested"
     return "unproven"

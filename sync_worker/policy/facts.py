@@ -119,6 +119,22 @@ class Policy:
         # Looked up for every grant judged: built once per policy, not once per lookup.
         return dict(self.collection_points)
 
+    def version_of(self, purpose: str) -> str | None:
+        """The purpose's current version (R10), if the operator declared one."""
+        return self._versions.get(purpose)
+
+    def changes_of(self, purpose: str) -> tuple[str, ...]:
+        """The purpose's versions that changed it materially (R10)."""
+        return self._changes.get(purpose, ())
+
+    @cached_property
+    def _versions(self) -> dict[str, str]:
+        return dict(self.purpose_versions)  # as ``_points``: read for every grant judged
+
+    @cached_property
+    def _changes(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.material_changes)
+
 
 @dataclass(frozen=True)
 class Decision:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 
 from sync_worker.identity import InvalidEmailError, keyed_hash, mask_email, normalise_email
@@ -33,3 +36,8 @@ def test_keyed_hash_depends_on_the_secret() -> None:
     assert keyed_hash(b"k1", "a@b.nl") != keyed_hash(b"k2", "a@b.nl")
     assert keyed_hash(b"k1", "a@b.nl") == keyed_hash(b"k1", "a@b.nl")
     assert "a@b.nl" not in keyed_hash(b"k1", "a@b.nl")
+
+
+def test_keyed_hash_is_hmac_sha256_in_hex_so_stored_suppressions_keep_matching() -> None:
+    expected = hmac.new(b"k1", b"a@b.nl", hashlib.sha256).hexdigest()
+    assert keyed_hash(b"k1", "a@b.nl") == expected

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync_worker.policy import ConsentFact, PersonFacts, decide, decide_all
+from sync_worker.policy.decide import concerns, decide_on_record
 from tests.unit.consent_factories import NOW, POLICY, T0, confirm, grant, negative, person, purchase
 
 PURPOSES = ("newsletter", "promotions", "events", "lead_magnet", "*")
@@ -85,3 +86,23 @@ def test_unproven_grants_never_allow_mailing(facts: PersonFacts, purpose: str) -
     )
     decision = decide(replace(facts, events=flags, purchases=()), purpose, POLICY, NOW)
     assert not decision.allowed
+
+
+@settings(max_examples=300)
+@given(histories(), st.sampled_from(PURPOSES[:-1]), minutes, st.booleans())
+def test_deciding_from_the_purposes_own_events_equals_judging_every_event(
+    facts: PersonFacts, purpose: str, offset: int, none_concern_it: bool
+) -> None:
+    """``decide`` reads only the events that concern the purpose, and answers a purpose with none of them
+    (and no purchase for promotions) at once: the same decision as the full rules over all events."""
+    if none_concern_it:  # the shortcut's case, drawn often enough to meet purchases and other purposes
+        facts = replace(facts, events=tuple(e for e in facts.events if not concerns(e, purpose)))
+    now = T0 + timedelta(minutes=offset)  # events and purchases on both sides of ``now``
+    everything = decide_on_record(facts, purpose, POLICY, now, list(facts.events))
+    assert decide(facts, purpose, POLICY, now) == everything
+
+
+@given(histories(), minutes)
+def test_deciding_all_purposes_at_once_equals_deciding_each(facts: PersonFacts, offset: int) -> None:
+    now = T0 + timedelta(minutes=offset)
+    assert decide_all(facts, POLICY, now) == tuple(decide(facts, p, POLICY, now) for p in POLICY.purposes)
