@@ -77,10 +77,17 @@ class Watermark:
     def advance(
         self, seen: Iterable[tuple[str, datetime | None]], ceiling: datetime | None = None
     ) -> Watermark:
-        """The watermark after ``seen``; it never passes ``ceiling`` (the run's start time)."""
+        """The watermark after ``seen``; it stays before the second ``ceiling`` (the run's start) is in.
+
+        Vendors stamp to the second. A record stamped in the second the run started may change again
+        within that second after we read it, keeping its stamp: were it among the keys at the boundary,
+        the next pull would drop that change as already seen (a person's opt-out right after a grant, or
+        the echo of our own push). Stopping short of that second makes the next pull take it again.
+        """
+        limit = ceiling.replace(microsecond=0) if ceiling is not None else None
         at, keys = self.at, set(self.keys)
         for key, stamp in seen:
-            if stamp is None or (ceiling is not None and stamp > ceiling):
+            if stamp is None or (limit is not None and stamp >= limit):
                 continue
             if at is None or stamp > at:
                 at, keys = stamp, {key}

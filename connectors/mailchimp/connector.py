@@ -22,7 +22,7 @@ import httpx
 
 from config.mailchimp import MailchimpSettings
 from config.settings import Settings
-from connectors.assembly import ClockSource, Now, configured_base_url, now_of, vendor_section
+from connectors.assembly import ClockSource, Now, configured_base_url, now_of, utc_now, vendor_section
 from connectors.base import (
     Action,
     Capabilities,
@@ -94,7 +94,7 @@ class MailchimpConnector:
             parse_purposes(mc.purposes),
             collection_point=mc.collection_point,
             page_size=mc.page_size,
-            now=now_of(clock),  # no clock, no ceiling: the watermark follows the vendor's stamps
+            now=now_of(clock) or utc_now,  # the watermark never passes the run start (pagination.py)
         )
 
     def capabilities(self) -> Capabilities:

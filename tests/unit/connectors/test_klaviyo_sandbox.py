@@ -35,6 +35,7 @@ def test_pull_and_push_over_real_http_round_trip() -> None:
         )
 
         async def scenario() -> tuple[list, list, list]:  # type: ignore[type-arg]
+            box.clock.advance(1)  # the run starts after the second the people were written in
             first = await pull_all(conn)
             box.clock.advance(60)
             results = await conn.push(
@@ -237,9 +238,11 @@ def test_incremental_pull_sees_a_list_join_that_did_not_move_updated() -> None:
     conn = connector(box)
 
     async def scenario() -> tuple[list[ContactRecord], list[ContactRecord]]:
+        box.clock.advance(1)  # the run starts after the second the people were written in
         first = await pull_all(conn)
         box.clock.advance(30)
         await conn.push([Change("j", "klaviyo", "joins@example.com", Action.SUBSCRIBE, "promotions")])
+        box.clock.advance(1)  # the next run starts in a later second than the join
         second = await pull_all(conn, first[-1].checkpoint)
         third = await pull_all(conn, second[-1].checkpoint)
         return records(second), records(third)

@@ -4,7 +4,7 @@ partial batch failures and Shopify's read-only consent states."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -219,11 +219,26 @@ async def test_incremental_pull_asks_from_the_watermark_inclusive_and_drops_seen
     since = Watermark(
         datetime(2026, 3, 1, 9, 0, tzinfo=UTC), frozenset({"gid://shopify/Customer/1"})
     ).encode()
-    (page,) = await _contacts(_connector(Sleeps()), since=since)
+    connector = _connector(Sleeps())
+    connector.clock = lambda: T0 + timedelta(seconds=1)  # the run starts after the customers' second
+    (page,) = await _contacts(connector, since=since)
     sent = json.loads(route.calls[0].request.content)
     assert sent["variables"]["query"] == "updated_at:>='2026-03-01T09:00:00Z'"
     assert [r.external_id for r in page.records] == ["gid://shopify/Customer/2"]
     assert Watermark.decode(page.checkpoint).keys == {"gid://shopify/Customer/1", "gid://shopify/Customer/2"}
+
+
+async def test_a_customer_stamped_in_the_run_start_second_is_read_again_by_the_next_pull(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """Shopify stamps to the second: a change right after our read, in that second, keeps the stamp we
+    read. The checkpoint stays short of that second, so the next pull takes the customer again."""
+    respx_mock.post(URL).mock(return_value=_customers_page([_customer(1)]))
+    (page,) = await _contacts(_connector(Sleeps()), since=None)  # the run starts at T0, the stamp's second
+    later = _customer(1, state="UNSUBSCRIBED")  # the same stamp, the person's opt-out
+    respx_mock.post(URL).mock(return_value=_customers_page([later]))
+    (again,) = await _contacts(_connector(Sleeps()), since=page.checkpoint)
+    assert [r.status_of("newsletter") for r in again.records] == [Status.UNSUBSCRIBED]
 
 
 async def test_r12_orders_map_paid_status_and_product_categories(respx_mock: respx.MockRouter) -> None:
