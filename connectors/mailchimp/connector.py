@@ -38,7 +38,14 @@ from connectors.base import (
 from connectors.errors import ConnectorError, PaginationError
 from connectors.fields import log_skipped
 from connectors.http import RetryPolicy, VendorHTTP, make_client
-from connectors.mailchimp.client import BATCH_MAX, MAX_CONNECTIONS, PAGE_MAX, MailchimpClient, describe
+from connectors.mailchimp.client import (
+    BATCH_MAX,
+    MAX_CONNECTIONS,
+    PAGE_MAX,
+    SEGMENT_BATCH_MAX,
+    MailchimpClient,
+    describe,
+)
 from connectors.mailchimp.mapping import SYSTEM, Construct, contact_from_member, parse_purposes
 from connectors.mailchimp.push_plan import Call, PushPlan, TagBatch, failed_result
 from connectors.pagination import Watermark
@@ -108,7 +115,13 @@ class MailchimpConnector:
             streams=(StreamInfo(STREAM, incremental=True, sorted=True, page_size_max=PAGE_MAX),),
             actions=frozenset(actions),
             purposes=frozenset(self.purposes),
-            batch_max={Action.SUBSCRIBE: BATCH_MAX, Action.UNSUBSCRIBE: BATCH_MAX},
+            # Erasures stay at the default: each is its own call whatever the batch.
+            batch_max={
+                Action.SUBSCRIBE: BATCH_MAX,
+                Action.UNSUBSCRIBE: BATCH_MAX,
+                Action.TAG: SEGMENT_BATCH_MAX,  # one static-segment call per tag and 500 addresses
+                Action.UNTAG: SEGMENT_BATCH_MAX,
+            },
             max_concurrency=MAX_CONNECTIONS,
             rate_limit=f"{MAX_CONNECTIONS} concurrent connections per API key; no published request quota",
             # Interests, tags and permissions reach a member only while its status is subscribed: every other

@@ -70,7 +70,7 @@ class Operation:
     """One aliased root field of a batched document."""
 
     alias: str
-    field: str  # customerEmailMarketingConsentUpdate, tagsAdd, tagsRemove, customer, customers
+    field: str  # customerEmailMarketingConsentUpdate, tagsAdd, tagsRemove, customers
     arguments: dict[str, tuple[str, Any]]  # argument name -> (GraphQL type, value)
     cost: int
 
@@ -87,7 +87,6 @@ class Operation:
             "customerEmailMarketingConsentUpdate": CONSENT_SELECTION,
             "tagsAdd": TAGS_SELECTION,
             "tagsRemove": TAGS_SELECTION,
-            "customer": LOOKUP_SELECTION,
             "customers": f"nodes {{ {LOOKUP_SELECTION} }}",
         }[self.field]
         return f"{self.alias}: {self.field}({', '.join(args)}) {{ {selection} }}", declared, values
@@ -114,10 +113,6 @@ def tags_change(alias: str, customer_id: str, tags: list[str], *, add: bool) -> 
         {"id": ("ID!", customer_id), "tags": ("[String!]!", tags)},
         12,
     )
-
-
-def lookup_by_id(alias: str, customer_id: str) -> Operation:
-    return Operation(alias, "customer", {"id": ("ID!", customer_id)}, 2)
 
 
 def lookup_by_email(alias: str, email: str) -> Operation:

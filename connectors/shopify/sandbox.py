@@ -22,6 +22,7 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLSchema,
     OperationDefinitionNode,
+    OperationType,
     default_field_resolver,
     execute_sync,
     get_operation_ast,
@@ -53,7 +54,7 @@ from connectors.shopify.sandbox_data import (
 )
 from connectors.shopify.sandbox_webhooks import CONSENT_TOPIC, UPDATE_TOPIC
 from connectors.shopify.sandbox_webhooks import build as build_webhook
-from connectors.shopify.schema import load_schema, query_cost
+from connectors.shopify.schema import actual_cost, load_schema, query_cost
 from connectors.webhook_sender import WebhookSender
 
 MAX_QUERY_COST = 1000  # Shopify refuses a single query whose requested cost is higher
@@ -307,7 +308,13 @@ class ShopifySandbox:
         if result.errors:
             answer["errors"] = [_formatted(error, "INTERNAL_SERVER_ERROR") for error in result.errors]
         answer["data"] = result.data
-        answer["extensions"] = {"cost": self._cost_extension(cost, cost)}
+        actual = cost
+        if operation.operation is not OperationType.MUTATION:
+            # Shopify charges what the query returned and gives the rest of the requested cost back.
+            root_fields = result.data.values() if result.data else ()
+            actual = min(cost, sum(actual_cost(value) for value in root_fields))
+            self.bucket.refund(cost - actual)
+        answer["extensions"] = {"cost": self._cost_extension(cost, actual)}
         return answer
 
     def _cost(self, document: Any, operation: OperationDefinitionNode, variables: Any) -> int:
