@@ -20,6 +20,7 @@ from connectors.http import Sleep, VendorHTTP
 from connectors.shopify.mapping import SYSTEM
 
 GRAPHQL_PATH = "graphql.json"  # relative to {base}/admin/api/{version}
+MARGIN_POINTS = 1.0
 
 
 def _errors_text(errors: Any) -> str:
@@ -123,7 +124,10 @@ class Pacer:
             # seen_at lies ahead of now after a reservation that waited: the bucket is in debt until then.
             restored = self.available + (now - self.seen_at) * self.restore_rate
             expected = min(self.maximum - others, restored)
-            wait = max(0.0, (cost - expected) / self.restore_rate)
+            # One point more than the estimate: the shop rounds its figures, and a request sent a hair early
+            # is throttled and has to wait again.
+            short = cost - expected
+            wait = (short + MARGIN_POINTS) / self.restore_rate if short > 0 else 0.0
             if wait > 0:
                 await self.sleep(wait)
             # Counted from the moment of asking, so the estimate holds whether or not the clock moved.

@@ -60,7 +60,9 @@ class ShopifyConnector:
     orders_page_size = (
         20  # orders carry line items: 20 x 20 lines keeps a page under the 1000-point query cap
     )
-    batch_size = 25  # aliased mutations per request: 25 x ~13 points
+    # Aliased mutations per request: as many of the dearest (a consent update) as one query may cost.
+    # Shopify's limit is points, not requests: larger batches cost the same points in fewer requests.
+    batch_size = documents.MAX_QUERY_COST // documents.CONSENT_UPDATE_COST
     max_concurrency = 4
 
     def __init__(self, settings: ShopifySettings, client: ShopifyClient, clock: Now) -> None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+MAX_QUERY_COST = 1000  # Shopify refuses a single query whose requested cost is higher
+CONSENT_UPDATE_COST = 10 + 3  # the mutation, and the customer with its consent object in the answer
+
 CUSTOMERS = """
 query SyncCustomers($first: Int!, $after: String, $query: String) {
   customers(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
@@ -102,7 +105,7 @@ def consent_update(alias: str, customer_id: str, consent: dict[str, Any]) -> Ope
                 {"customerId": customer_id, "emailMarketingConsent": consent},
             )
         },
-        10 + 3,
+        CONSENT_UPDATE_COST,
     )
 
 

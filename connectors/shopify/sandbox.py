@@ -39,6 +39,7 @@ from starlette.types import ASGIApp
 
 from connectors.base import Status
 from connectors.sandbox import Clock, FaultInjector, Faults, recorder
+from connectors.shopify.documents import MAX_QUERY_COST
 from connectors.shopify.mapping import CONSENT, READ_ONLY_STATES, format_time
 from connectors.shopify.sandbox_data import (
     WRITABLE_STATES,
@@ -57,7 +58,6 @@ from connectors.shopify.sandbox_webhooks import build as build_webhook
 from connectors.shopify.schema import actual_cost, load_schema, query_cost
 from connectors.webhook_sender import WebhookSender
 
-MAX_QUERY_COST = 1000  # Shopify refuses a single query whose requested cost is higher
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"  # noqa: S105 -- the message, not a secret
 _VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
 

@@ -17,6 +17,7 @@ from connectors.errors import AuthError, PaginationError, TransientError
 from connectors.http import RetryPolicy
 from connectors.pagination import Watermark
 from connectors.shopify import documents
+from connectors.shopify.client import MARGIN_POINTS
 from connectors.shopify.connector import ShopifyConnector
 from tests.unit.connectors.test_http import Sleeps
 
@@ -111,7 +112,9 @@ async def test_throttled_answer_waits_by_currently_available_and_restore_rate(
     # One wait, the pacer's, for the first page's cost (25 customers) at the reported rate; the retry
     # policy adds no back-off of its own on top.
     first_page = documents.customers_cost(25)
-    assert [wait for wait in sleeps.waits if wait] == [pytest.approx((first_page - 53) / 100.0)]
+    assert [wait for wait in sleeps.waits if wait] == [
+        pytest.approx((first_page - 53 + MARGIN_POINTS) / 100.0)
+    ]
 
 
 async def test_pages_start_small_and_grow_while_they_come_back_full(respx_mock: respx.MockRouter) -> None:
@@ -138,7 +141,7 @@ async def test_pacer_waits_before_asking_when_the_bucket_is_low(respx_mock: resp
     connector.client.pacer.ticker = lambda: 0.0  # no time passes between the two requests
     await _contacts(connector)
     second_page = documents.customers_cost(100)
-    assert sleeps.waits == [pytest.approx((second_page - 53) / 100.0)]
+    assert sleeps.waits == [pytest.approx((second_page - 53 + MARGIN_POINTS) / 100.0)]
 
 
 async def test_401_is_not_retried(respx_mock: respx.MockRouter) -> None:
