@@ -8,7 +8,8 @@ SQLite ledger with what our own forms, checkout and postmaster recorded; then ``
 Requests are counted from the sandboxes' ``requests`` lists; push requests are compared with the fewest
 the vendors' write endpoints allow (``benchmarks.least_requests``) and with the plain formula
 ceil(changes / declared batch_max) per system and action. ``--virtual-clock``: the vendors' rate limits
-and the connectors' pacing run on one virtual clock (``benchmarks.virtual_rates``).
+and the connectors' pacing run on one virtual clock (``benchmarks.virtual_rates``); ``--full-only``:
+no runs after the full run.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def timed_run(config: Any, boxes: list[Sandbox], clock: VirtualClock | None, **c
     }
 
 
-def measure(n: int, virtual: bool) -> None:
+def measure(n: int, virtual: bool, full_only: bool = False) -> None:
     boxes = sandboxes()
     clock = VirtualClock() if virtual else None
     if clock is not None:
@@ -137,8 +138,8 @@ def measure(n: int, virtual: bool) -> None:
         endpoints: Counter[str] = Counter()
         full = timed_run(config, boxes, clock, pushes=pushes, endpoints=endpoints)
         rows = list(PUSHED.values())  # the full run's changes only
-        after = timed_run(config, boxes, clock, pushes=Counter())
-        quiet = timed_run(config, boxes, clock, pushes=Counter())
+        after = None if full_only else timed_run(config, boxes, clock, pushes=Counter())
+        quiet = None if full_only else timed_run(config, boxes, clock, pushes=Counter())
         batch_max = {}
         for box in boxes:
             declared = connector_class(box.name).from_settings(config).capabilities().batch_max
@@ -166,7 +167,7 @@ def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n = int(args[0]) if args else 100_000
     runs = int(args[1]) if len(args) > 1 else 3
-    flags = ["--virtual-clock"] if "--virtual-clock" in sys.argv else []
+    flags = [flag for flag in ("--virtual-clock", "--full-only") if flag in sys.argv]
     results = []
     for _ in range(runs):
         out = subprocess.run(
@@ -178,8 +179,8 @@ def main() -> None:
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), flush=True)
     print(f"machine: {machine()}")
-    clock = "virtual rate-limit clock" if flags else "real time"
-    for phase in ("full", "after", "quiet"):
+    clock = "virtual rate-limit clock" if "--virtual-clock" in flags else "real time"
+    for phase in ("full",) if "--full-only" in flags else ("full", "after", "quiet"):
         times = [r[phase]["s"] for r in results]
         print(f"{phase} run of {n:,} people ({clock}): median {statistics.median(times):.2f} s of {runs}")
     pushed = [sum(r["full_pushes"].values()) for r in results]
@@ -191,6 +192,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if "--measure" in sys.argv:
-        measure(int(sys.argv[sys.argv.index("--measure") + 1]), "--virtual-clock" in sys.argv)
+        size = int(sys.argv[sys.argv.index("--measure") + 1])
+        measure(size, "--virtual-clock" in sys.argv, "--full-only" in sys.argv)
     else:
         main()

@@ -42,7 +42,6 @@ from connectors.mailchimp.client import (
     BATCH_MAX,
     MAX_CONNECTIONS,
     PAGE_MAX,
-    SEGMENT_BATCH_MAX,
     MailchimpClient,
     describe,
 )
@@ -52,6 +51,7 @@ from connectors.pagination import Watermark
 from sync_worker.logs import get_logger
 
 STREAM = "contacts"
+PUSH_MAX = 4 * BATCH_MAX  # changes per push call
 ONE_SECOND = timedelta(seconds=1)
 
 
@@ -115,13 +115,12 @@ class MailchimpConnector:
             streams=(StreamInfo(STREAM, incremental=True, sorted=True, page_size_max=PAGE_MAX),),
             actions=frozenset(actions),
             purposes=frozenset(self.purposes),
-            # Erasures stay at the default: each is its own call whatever the batch.
-            batch_max={
-                Action.SUBSCRIBE: BATCH_MAX,
-                Action.UNSUBSCRIBE: BATCH_MAX,
-                Action.TAG: SEGMENT_BATCH_MAX,  # one static-segment call per tag and 500 addresses
-                Action.UNTAG: SEGMENT_BATCH_MAX,
-            },
+            # One push may carry more than one call's worth: it is split into calls of 500 members and of
+            # 500 addresses per tag, which fill up best when the member and tag changes of many people
+            # come in one push. Erasures stay at the default: each is its own call whatever the batch.
+            batch_max=dict.fromkeys(
+                (Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.TAG, Action.UNTAG), PUSH_MAX
+            ),
             max_concurrency=MAX_CONNECTIONS,
             rate_limit=f"{MAX_CONNECTIONS} concurrent connections per API key; no published request quota",
             # Interests, tags and permissions reach a member only while its status is subscribed: every other
