@@ -10,6 +10,9 @@ Push writes member status and interests with the batch endpoint (500 per call, `
 tags as static-segment membership (one call per tag for up to 500 addresses added and 500 removed; the
 segment of a tag is looked up once per connector and created when missing), GDPR marketing permissions
 with a member PATCH, and erasure with ``delete-permanent``; never more than 10 connections at once.
+The segment call has no ``is_syncing`` flag, which the member tags call has to keep an audience's
+tag-triggered automations from starting; whether Mailchimp starts them for segment additions is not
+documented in VENDOR-APIS.md.
 """
 
 from __future__ import annotations
