@@ -46,7 +46,7 @@ from connectors.shopify.mapping import (
 )
 from sync_worker.logs import get_logger
 
-PAGE_GROWTH = 4  # an incremental pull's page size grows this much per page that came back full
+PAGE_GROWTH = 4  # a pull's page size grows this much per page that came back full
 FIRST_PAGE_SHARE = 10  # and starts at a tenth of the largest page (at least one record)
 
 
@@ -115,12 +115,8 @@ class ShopifyConnector:
 
     async def pull(self, stream: str, since: str | None = None) -> AsyncIterator[Page]:
         if stream == "contacts":
-            root, document, largest, costing = (
-                "customers",
-                documents.CUSTOMERS,
-                self.page_size,
-                documents.customers_cost,
-            )
+            root, document, largest = "customers", documents.CUSTOMERS, self.page_size
+            costing = documents.customers_cost
         elif stream == "purchases":
             root, document, largest = "orders", documents.ORDERS, self.orders_page_size
             costing = documents.orders_cost
