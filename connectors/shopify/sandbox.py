@@ -342,8 +342,18 @@ class ShopifySandbox:
 
     def _root_customers(self, **args: Any) -> dict[str, Any]:
         matches = matcher(args.get("query"), customer_fields())
-        nodes = [c.node() for c in self.customers.values() if matches(c)]
-        return connect(nodes, args)
+        # Paged on the sort fields alone; only the page's customers are rendered in full (a list of
+        # a hundred thousand customers would otherwise be rendered for every page).
+        keys = [
+            {"id": c.gid, "updatedAt": c.updated_at, "createdAt": c.created_at, "customer": c}
+            for c in self.customers.values()
+            if matches(c)
+        ]
+        page = connect(keys, args)
+        full = {id(key): key["customer"].node() for key in page["nodes"]}
+        page["nodes"] = [full[id(key)] for key in page["nodes"]]
+        page["edges"] = [{**edge, "node": full[id(edge["node"])]} for edge in page["edges"]]
+        return page
 
     def _root_customer(self, id: str) -> dict[str, Any] | None:
         customer = self.customers.get(_numeric_id(id, "Customer"))
