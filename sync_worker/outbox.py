@@ -339,11 +339,13 @@ async def push_system(
         if not claimed:
             return settled
         batches: list[list[Change]] = []
-        by_action: dict[Action, list[Change]] = {}
+        # Actions with the same batch limit share batches: a vendor call that takes any mix of them (e.g.
+        # HubSpot's status batch, Shopify's aliased mutations) is then never sent half full per action.
+        by_size: dict[int, list[Change]] = {}
         for item in claimed:
-            by_action.setdefault(item.change.action, []).append(item.change)
-        for action, changes in by_action.items():
-            size = max(1, caps.batch_max.get(action, DEFAULT_BATCH))
+            size = max(1, caps.batch_max.get(item.change.action, DEFAULT_BATCH))
+            by_size.setdefault(size, []).append(item.change)
+        for size, changes in by_size.items():
             batches.extend(changes[i : i + size] for i in range(0, len(changes), size))
         answers = await asyncio.gather(*(send(batch) for batch in batches))
         results = [result for answer in answers for result in answer]

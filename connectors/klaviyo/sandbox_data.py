@@ -105,19 +105,21 @@ class Audience:
     def __init__(self, purposes: PurposeMap) -> None:
         self.purposes = purposes
         self.profiles: dict[str, Profile] = {}
+        self.by_email: dict[str, str] = {}  # lower-cased address -> profile id (an address never changes)
         self.members: dict[str, dict[str, datetime]] = {lid: {} for lid in purposes.lists.values()}
         # Unconfirmed whether Klaviyo moves `updated` when only list membership changes: a knob for tests.
         self.list_change_moves_updated = True
         self._next_id = 0
 
     def find(self, email: str) -> Profile | None:
-        wanted = email.strip().lower()
-        return next((p for p in self.profiles.values() if p.email.lower() == wanted), None)
+        profile_id = self.by_email.get(email.strip().lower())
+        return self.profiles.get(profile_id) if profile_id is not None else None
 
     def create(self, email: str, now: datetime) -> Profile:
         self._next_id += 1
         profile = Profile(id=f"01JSBX{self._next_id:020d}", email=email.strip(), created=now, updated=now)
         self.profiles[profile.id] = profile
+        self.by_email[profile.email.lower()] = profile.id
         return profile
 
     def find_or_create(self, email: str, now: datetime) -> Profile:
@@ -181,5 +183,6 @@ class Audience:
         wanted = (email or "").strip().lower()
         for profile in [p for p in self.profiles.values() if p.email.lower() == wanted or p.id == profile_id]:
             del self.profiles[profile.id]
+            self.by_email.pop(profile.email.lower(), None)
             for members in self.members.values():
                 members.pop(profile.id, None)

@@ -17,6 +17,7 @@ from connectors.mailchimp.mapping import format_time, subscriber_hash
 
 PAGE_MAX = 1000  # `count` maximum on GET /lists/{id}/members
 BATCH_MAX = 500  # members per POST /lists/{id}
+SEGMENT_BATCH_MAX = 500  # addresses in each of members_to_add / members_to_remove of a static segment
 MAX_CONNECTIONS = 10  # simultaneous connections per API key; the 11th gets a 429
 
 
@@ -62,12 +63,40 @@ class MailchimpClient:
         body: dict[str, Any] = response.json()
         return body
 
-    async def update_tags(self, email: str, tags: Mapping[str, bool]) -> None:
-        body = {
-            "tags": [{"name": name, "status": "active" if on else "inactive"} for name, on in tags.items()],
-            "is_syncing": True,  # our own sync must not fire the audience's tag automations
-        }
-        await self.http.request("POST", f"{self._member_path(email)}/tags", json=body)
+    async def static_segments(self) -> dict[str, int]:
+        """Every static segment of the audience by name: Mailchimp's tags are its static segments."""
+        found: dict[str, int] = {}
+        offset = 0
+        while True:
+            params = {
+                "type": "static",
+                "count": PAGE_MAX,
+                "offset": offset,
+                "fields": "segments.id,segments.name",
+            }
+            response = await self.http.request("GET", f"/lists/{self.list_id}/segments", params=params)
+            segments = response.json().get("segments") or []
+            found.update({str(s["name"]): int(s["id"]) for s in segments})
+            if len(segments) < PAGE_MAX:
+                return found
+            offset += len(segments)
+
+    async def create_static_segment(self, name: str) -> int:
+        """A new, empty static segment, which is a tag of that name."""
+        body = {"name": name, "static_segment": []}
+        response = await self.http.request("POST", f"/lists/{self.list_id}/segments", json=body)
+        return int(response.json()["id"])
+
+    async def update_segment(self, segment_id: int, add: list[str], remove: list[str]) -> dict[str, Any]:
+        """Adds and removes up to 500 addresses each; 200 with per-address ``errors`` for those refused."""
+        body: dict[str, list[str]] = {}
+        if add:
+            body["members_to_add"] = add
+        if remove:
+            body["members_to_remove"] = remove
+        response = await self.http.request("POST", f"/lists/{self.list_id}/segments/{segment_id}", json=body)
+        result: dict[str, Any] = response.json()
+        return result
 
     async def update_permissions(self, email: str, permissions: Mapping[str, bool]) -> None:
         body = {

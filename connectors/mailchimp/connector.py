@@ -7,8 +7,12 @@ instead of shifting an offset, so nothing is skipped; offsets are used only to s
 page of members that share one second.
 
 Push writes member status and interests with the batch endpoint (500 per call, ``update_existing``),
-tags with the member tags endpoint, GDPR marketing permissions with a member PATCH, and erasure with
-``delete-permanent``; never more than 10 connections at once.
+tags as static-segment membership (one call per tag for up to 500 addresses added and 500 removed; the
+segment of a tag is looked up once per connector and created when missing), GDPR marketing permissions
+with a member PATCH, and erasure with ``delete-permanent``; never more than 10 connections at once.
+The segment call has no ``is_syncing`` flag, which the member tags call has to keep an audience's
+tag-triggered automations from starting; whether Mailchimp starts them for segment additions is not
+documented in VENDOR-APIS.md.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from connectors.base import (
     Capabilities,
     Change,
     ContactRecord,
+    Outcome,
     Page,
     PushResult,
     RecordError,
@@ -36,13 +41,20 @@ from connectors.base import (
 from connectors.errors import ConnectorError, PaginationError
 from connectors.fields import log_skipped
 from connectors.http import RetryPolicy, VendorHTTP, make_client
-from connectors.mailchimp.client import BATCH_MAX, MAX_CONNECTIONS, PAGE_MAX, MailchimpClient, describe
+from connectors.mailchimp.client import (
+    BATCH_MAX,
+    MAX_CONNECTIONS,
+    PAGE_MAX,
+    MailchimpClient,
+    describe,
+)
 from connectors.mailchimp.mapping import SYSTEM, Construct, contact_from_member, parse_purposes
-from connectors.mailchimp.push_plan import Call, PushPlan, failed_result
+from connectors.mailchimp.push_plan import Call, PushPlan, TagBatch, failed_result
 from connectors.pagination import Watermark
 from sync_worker.logs import get_logger
 
 STREAM = "contacts"
+PUSH_MAX = 4 * BATCH_MAX  # changes per push call
 ONE_SECOND = timedelta(seconds=1)
 
 
@@ -65,6 +77,8 @@ class MailchimpConnector:
         self.collection_point = collection_point
         self.page_size = page_size
         self.now = now
+        self.segments: dict[str, int] | None = None  # tag name -> static segment id, read once
+        self.segments_lock = asyncio.Lock()  # concurrent pushes must not create one tag's segment twice
         self.log = get_logger(connector=SYSTEM)
 
     @classmethod
@@ -104,7 +118,12 @@ class MailchimpConnector:
             streams=(StreamInfo(STREAM, incremental=True, sorted=True, page_size_max=PAGE_MAX),),
             actions=frozenset(actions),
             purposes=frozenset(self.purposes),
-            batch_max={Action.SUBSCRIBE: BATCH_MAX, Action.UNSUBSCRIBE: BATCH_MAX},
+            # One push may carry more than one call's worth: it is split into calls of 500 members and of
+            # 500 addresses per tag, which fill up best when the member and tag changes of many people
+            # come in one push. Erasures stay at the default: each is its own call whatever the batch.
+            batch_max=dict.fromkeys(
+                (Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.TAG, Action.UNTAG), PUSH_MAX
+            ),
             max_concurrency=MAX_CONNECTIONS,
             rate_limit=f"{MAX_CONNECTIONS} concurrent connections per API key; no published request quota",
             # Interests, tags and permissions reach a member only while its status is subscribed: every other
@@ -161,8 +180,12 @@ class MailchimpConnector:
         chunks = [members[i : i + BATCH_MAX] for i in range(0, len(members), BATCH_MAX)]
         for outcome in await asyncio.gather(*(self._batch(chunk, plan) for chunk in chunks)):
             results.update(outcome)
-        side = plan.side_calls(skip=set(results))
-        results.update(await self._calls(side, plan))
+        tag_batches, permission_calls = plan.sent_after_member(results)
+        tagged, permitted = await asyncio.gather(
+            self._tag(tag_batches, plan), self._calls(permission_calls, plan)
+        )
+        results.update(tagged)
+        results.update(permitted)
         results.update(await self._calls(plan.erasures(), plan))
         return [results.get(c.key) or plan.accepted(c.key) for c in changes]
 
@@ -191,6 +214,37 @@ class MailchimpConnector:
             plan.mark_pending(retry_pending, results)
         return results
 
+    async def _tag(self, batches: list[TagBatch], plan: PushPlan) -> dict[str, PushResult]:
+        results: dict[str, PushResult] = {}
+        segment_of: dict[str, int | ConnectorError] = {}
+        for tag in sorted({batch.tag for batch in batches}):
+            try:
+                segment_of[tag] = await self._segment_id(tag)
+            except ConnectorError as error:
+                segment_of[tag] = error
+
+        async def send(batch: TagBatch) -> dict[str, PushResult]:
+            segment = segment_of[batch.tag]
+            if isinstance(segment, ConnectorError):
+                return {key: failed_result(key, segment) for key in batch.keys}
+            try:
+                body = await self.client.update_segment(segment, list(batch.add), list(batch.remove))
+            except ConnectorError as error:
+                return {key: failed_result(key, error) for key in batch.keys}
+            return refused_addresses(batch, body, plan)
+
+        for outcome in await asyncio.gather(*(send(batch) for batch in batches)):
+            results.update(outcome)
+        return results
+
+    async def _segment_id(self, tag: str) -> int:
+        async with self.segments_lock:
+            if self.segments is None:
+                self.segments = await self.client.static_segments()
+            if tag not in self.segments:
+                self.segments[tag] = await self.client.create_static_segment(tag)
+            return self.segments[tag]
+
     async def _calls(self, calls: list[Call], plan: PushPlan) -> dict[str, PushResult]:
         async def run(call: Call) -> dict[str, PushResult]:
             try:
@@ -206,3 +260,19 @@ class MailchimpConnector:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def refused_addresses(batch: TagBatch, body: dict[str, Any], plan: PushPlan) -> dict[str, PushResult]:
+    """Per-address refusals of a segment call. Removing an address that is not in the audience (or not
+    tagged) leaves the end state the change asked for, so only refused additions are rejected."""
+    results: dict[str, PushResult] = {}
+    for error in body.get("errors") or []:
+        reason = str(error.get("error") or "refused")
+        for address in error.get("email_addresses") or []:
+            key_sets = (batch.add.get(address, ()), batch.remove.get(address, ()))
+            for key in (k for keys in key_sets for k in keys):
+                if plan.removes(key):
+                    results[key] = PushResult(key, Outcome.ACCEPTED, reason=f"not in the segment: {reason}")
+                else:
+                    results[key] = PushResult(key, Outcome.REJECTED, reason=reason)
+    return results

@@ -1,7 +1,9 @@
 """How a list of Changes becomes Mailchimp calls, and how their answers become per-change results.
 
-Changes are grouped per address: one member body for the batch endpoint (status and interests), one tags
-call, one marketing-permissions PATCH, one erasure. Pure apart from the call closures it hands out.
+Changes are grouped per address for the batch endpoint (status and interests), the marketing-permissions
+PATCH and the erasure; tags are grouped per tag, because a Mailchimp tag is a static segment whose
+membership one call changes for up to 500 addresses added and 500 removed. Pure apart from the call
+closures it hands out.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from connectors.base import Action, Change, Outcome, PushResult
 from connectors.errors import AuthError, ConnectorError, NotFoundError, TransientError
-from connectors.mailchimp.client import MailchimpClient
+from connectors.mailchimp.client import SEGMENT_BATCH_MAX, MailchimpClient
 from connectors.mailchimp.mapping import Construct
 from sync_worker.identity import InvalidEmailError, normalise_email
 
@@ -28,6 +30,19 @@ class Call:
     run: CallFn
 
 
+@dataclass(frozen=True)
+class TagBatch:
+    """One static-segment call: addresses to add to the tag and to remove from it, with their changes."""
+
+    tag: str
+    add: dict[str, tuple[str, ...]]  # address -> keys of the changes that ride on it
+    remove: dict[str, tuple[str, ...]]
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for keys in (*self.add.values(), *self.remove.values()) for key in keys]
+
+
 REMOVALS = frozenset({Action.ERASE, Action.UNSUBSCRIBE, Action.UNTAG})
 
 
@@ -41,7 +56,7 @@ class EmailPlan:
     erase: bool = False
     member_keys: list[str] = field(default_factory=list)
     subscribe_keys: list[str] = field(default_factory=list)
-    tag_keys: list[str] = field(default_factory=list)
+    tag_keys: dict[str, list[str]] = field(default_factory=dict)  # tag -> change keys
     permission_keys: list[str] = field(default_factory=list)
     erase_keys: list[str] = field(default_factory=list)
 
@@ -102,7 +117,7 @@ class PushPlan:
             if not change.tag:
                 return "tag: a TAG/UNTAG change needs a tag name"
             entry.tags[change.tag] = change.action is Action.TAG
-            entry.tag_keys.append(change.key)
+            entry.tag_keys.setdefault(change.tag, []).append(change.key)
             return None
         construct = purposes.get(change.purpose or "")
         if construct is None:
@@ -123,7 +138,7 @@ class PushPlan:
                 entry.member_keys.append(change.key)
         elif construct.kind == "tag":
             entry.tags[construct.ref] = on
-            entry.tag_keys.append(change.key)
+            entry.tag_keys.setdefault(construct.ref, []).append(change.key)
         elif construct.kind == "permission":
             entry.permissions[construct.ref] = on
             entry.permission_keys.append(change.key)
@@ -172,18 +187,29 @@ class PushPlan:
             )
         return PushResult(key, Outcome.ACCEPTED)
 
-    def side_calls(self, skip: set[str]) -> list[Call]:
-        """Tags and permissions for members whose upsert did not fail."""
+    def sent_after_member(self, results: dict[str, PushResult]) -> tuple[list[TagBatch], list[Call]]:
+        """Tag batches and permission calls for members whose upsert did not fail.
+
+        A member the batch refused or could not reach gets its tag and permission changes answered with
+        the same outcome: they were not sent, and claiming them done would hide that.
+        """
+        adds: dict[str, dict[str, tuple[str, ...]]] = {}
+        removes: dict[str, dict[str, tuple[str, ...]]] = {}
         calls: list[Call] = []
         for entry in self.emails.values():
-            if any(key in skip for key in entry.member_keys):
+            failed = next((results[key] for key in entry.member_keys if key in results), None)
+            if failed is not None:
+                side_keys = [*entry.permission_keys, *(k for keys in entry.tag_keys.values() for k in keys)]
+                results.update(
+                    {key: PushResult(key, failed.outcome, reason=failed.reason) for key in side_keys}
+                )
                 continue
-            if entry.tags:
-                calls.append(Call(entry.email, tuple(entry.tag_keys), _tags(entry.email, dict(entry.tags))))
+            for tag, on in entry.tags.items():
+                (adds if on else removes).setdefault(tag, {})[entry.email] = tuple(entry.tag_keys[tag])
             if entry.permissions:
                 run = _permissions(entry.email, dict(entry.permissions))
                 calls.append(Call(entry.email, tuple(entry.permission_keys), run))
-        return calls
+        return tag_batches(adds, removes), calls
 
     def erasures(self) -> list[Call]:
         return [
@@ -198,8 +224,17 @@ def _leaves_audience(change: Change, purposes: dict[str, Construct]) -> bool:
     return change.action is Action.UNSUBSCRIBE and construct is not None and construct.kind == "status"
 
 
-def _tags(email: str, tags: dict[str, bool]) -> CallFn:
-    return lambda client: client.update_tags(email, tags)
+def tag_batches(
+    adds: dict[str, dict[str, tuple[str, ...]]], removes: dict[str, dict[str, tuple[str, ...]]]
+) -> list[TagBatch]:
+    """Per tag, as few calls as the 500-address limits allow: the n-th call carries the n-th slice of both."""
+    batches: list[TagBatch] = []
+    for tag in sorted({*adds, *removes}):
+        add, remove = list((adds.get(tag) or {}).items()), list((removes.get(tag) or {}).items())
+        for start in range(0, max(len(add), len(remove)), SEGMENT_BATCH_MAX):
+            end = start + SEGMENT_BATCH_MAX
+            batches.append(TagBatch(tag, dict(add[start:end]), dict(remove[start:end])))
+    return batches
 
 
 def _permissions(email: str, permissions: dict[str, bool]) -> CallFn:

@@ -2,8 +2,8 @@
 
 Paths under ``/3.0``; HTTP Basic auth with the API key as password (any user name); problem+json error
 bodies; ``count``/``offset`` paging with ``since_last_changed``/``before_last_changed``/``status`` filters and
-``sort_field``/``sort_dir``; the batch endpoint's 200-with-``errors`` partial failures; member tags;
-marketing permissions; ``delete-permanent``; the compliance-state refusal; and Mailchimp's only limit,
+``sort_field``/``sort_dir``; the batch endpoint's 200-with-``errors`` partial failures; member tags and
+the static segments they are (``sandbox_segments``); marketing permissions; ``delete-permanent``; the compliance-state refusal; and Mailchimp's only limit,
 10 simultaneous connections (the 11th gets a 429).
 """
 
@@ -26,9 +26,17 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.base import Status
-from connectors.mailchimp.client import BATCH_MAX, MAX_CONNECTIONS, PAGE_MAX
+from connectors.mailchimp.client import BATCH_MAX, MAX_CONNECTIONS
 from connectors.mailchimp.mapping import Construct, format_time, parse_purposes, parse_time, purpose_status
-from connectors.mailchimp.sandbox_data import INTERESTS, PERMISSIONS, Audience, MemberError, select_fields
+from connectors.mailchimp.sandbox_data import (
+    INTERESTS,
+    PERMISSIONS,
+    Audience,
+    MemberError,
+    page_window,
+    select_fields,
+)
+from connectors.mailchimp.sandbox_segments import Segments
 from connectors.mailchimp.sandbox_webhooks import build as build_webhook
 from connectors.mailchimp.sandbox_webhooks import kind as webhook_kind
 from connectors.mailchimp.sandbox_webhooks import validation
@@ -133,6 +141,7 @@ class MailchimpSandbox:
         self.purposes: dict[str, Construct] = parse_purposes(self.purpose_specs)
         self.audience = Audience(self.clock)
         self.webhooks = WebhookSender(self.name, validate=validation)
+        self.segments = Segments(self.audience, self._json)
         routes = [
             Route("/_sandbox/health", self._health),
             Route("/3.0/ping", self._guard(self._ping)),
@@ -146,6 +155,13 @@ class MailchimpSandbox:
             ),
             Route(
                 "/3.0/lists/{list_id}/members/{ref}/tags", self._guard(self._tags), methods=["GET", "POST"]
+            ),
+            Route("/3.0/lists/{list_id}/segments", self._guard(self.segments.listing), methods=["GET"]),
+            Route("/3.0/lists/{list_id}/segments", self._guard(self.segments.create), methods=["POST"]),
+            Route(
+                "/3.0/lists/{list_id}/segments/{segment_id}",
+                self._guard(self.segments.members),
+                methods=["POST"],
             ),
             Route(
                 "/3.0/lists/{list_id}/members/{ref}/actions/delete-permanent",
@@ -301,14 +317,7 @@ class MailchimpSandbox:
 
     async def _list(self, request: Request) -> Response:
         params = dict(request.query_params)
-        try:
-            count, offset = int(params.get("count", 10)), int(params.get("offset", 0))
-        except ValueError as error:
-            raise MemberError("Invalid Resource", "count and offset must be integers.") from error
-        if not 0 <= count <= PAGE_MAX or offset < 0:
-            raise MemberError(
-                "Invalid Resource", f"count must be between 0 and {PAGE_MAX}; offset must not be negative."
-            )
+        count, offset = page_window(params)
         found = self.audience.query(params)
         body = {
             "members": [dict(m, _links=[]) for m in found[offset : offset + count]],

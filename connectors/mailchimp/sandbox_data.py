@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.mailchimp.client import PAGE_MAX
 from connectors.mailchimp.mapping import (
     MEMBER_STATUSES,
     WRITABLE_STATUSES,
@@ -252,6 +253,19 @@ class Audience:
             # Equal stamps keep insertion order, so offsets inside one second are stable.
             found.sort(key=lambda m: m.get(sort_field) or "", reverse=params.get("sort_dir") == "DESC")
         return found
+
+
+def page_window(params: dict[str, str]) -> tuple[int, int]:
+    """``count`` (default 10, at most 1000) and ``offset`` of a collection request, as Mailchimp checks them."""
+    try:
+        count, offset = int(params.get("count", 10)), int(params.get("offset", 0))
+    except ValueError as error:
+        raise MemberError("Invalid Resource", "count and offset must be integers.") from error
+    if not 0 <= count <= PAGE_MAX or offset < 0:
+        raise MemberError(
+            "Invalid Resource", f"count must be between 0 and {PAGE_MAX}; offset must not be negative."
+        )
+    return count, offset
 
 
 def select_fields(body: Any, fields: str | None, exclude: str | None) -> Any:

@@ -20,6 +20,7 @@ from connectors.http import Sleep, VendorHTTP
 from connectors.shopify.mapping import SYSTEM
 
 GRAPHQL_PATH = "graphql.json"  # relative to {base}/admin/api/{version}
+MARGIN_POINTS = 1.0
 
 
 def _errors_text(errors: Any) -> str:
@@ -42,17 +43,6 @@ def describe(response: httpx.Response) -> str:
     return text or f"HTTP {response.status_code}"
 
 
-def _throttle_wait(body: Mapping[str, Any]) -> float | None:
-    """Seconds until the bucket holds the requested cost, from ``extensions.cost`` of a THROTTLED answer."""
-    cost = (body.get("extensions") or {}).get("cost") or {}
-    status = cost.get("throttleStatus") or {}
-    try:
-        needed = float(cost["requestedQueryCost"]) - float(status["currentlyAvailable"])
-        return max(0.0, needed / float(status["restoreRate"]))
-    except (KeyError, TypeError, ValueError, ZeroDivisionError):
-        return None
-
-
 def _is_throttled(body: Any) -> bool:
     errors = body.get("errors") if isinstance(body, Mapping) else None
     return isinstance(errors, list) and any(
@@ -61,9 +51,11 @@ def _is_throttled(body: Any) -> bool:
 
 
 class ShopifyHTTP(VendorHTTP):
-    """VendorHTTP that also treats a 200 carrying THROTTLED as a rate limit, so the shared policy retries
-    it after the wait the bucket's own numbers give; and that has every attempt, retries included, reserve
-    its query cost from the shared pacer first (``cost=`` on ``request``)."""
+    """VendorHTTP that also treats a 200 carrying THROTTLED as a rate limit for the shared retry policy,
+    and that has every attempt, retries included, reserve its query cost from the shared pacer first
+    (``cost=`` on ``request``). The pacer alone waits for the bucket: the throttled answer's
+    ``throttleStatus`` updates it, and the retry's reservation waits exactly as long as the bucket
+    needs, counting what concurrent requests reserved (the policy's own back-off would wait again)."""
 
     def __init__(self, *args: Any, pacer: Pacer, concurrency: int = 10, **kwargs: Any) -> None:
         super().__init__(*args, concurrency=concurrency, **kwargs)
@@ -95,9 +87,10 @@ class ShopifyHTTP(VendorHTTP):
         except ValueError:
             return TransientError(SYSTEM, f"answer is not JSON: {response.text[:200]}", status=200)
         if _is_throttled(body):
-            # The bucket's state now; this attempt's reservation is given back as it fails.
-            self.pacer.observe(body)
-            return RateLimitedError(SYSTEM, "Throttled", retry_after=_throttle_wait(body), status=200)
+            # The bucket's state now; this attempt's reservation is given back as it fails. Retry at once:
+            # the retry's reservation waits for the bucket, or the error if the shop reported no state.
+            known = self.pacer.observe(body)
+            return RateLimitedError(SYSTEM, "Throttled", retry_after=0.0 if known else None, status=200)
         return None
 
 
@@ -131,7 +124,10 @@ class Pacer:
             # seen_at lies ahead of now after a reservation that waited: the bucket is in debt until then.
             restored = self.available + (now - self.seen_at) * self.restore_rate
             expected = min(self.maximum - others, restored)
-            wait = max(0.0, (cost - expected) / self.restore_rate)
+            # One point more than the estimate: the shop rounds its figures, and a request sent a hair early
+            # is throttled and has to wait again.
+            short = cost - expected
+            wait = (short + MARGIN_POINTS) / self.restore_rate if short > 0 else 0.0
             if wait > 0:
                 await self.sleep(wait)
             # Counted from the moment of asking, so the estimate holds whether or not the clock moved.
@@ -149,17 +145,19 @@ class Pacer:
         self.pending = max(0.0, self.pending - cost)
         self.observe(body)
 
-    def observe(self, body: Mapping[str, Any]) -> None:
+    def observe(self, body: Mapping[str, Any]) -> bool:
+        """Take the bucket's state from ``extensions.cost.throttleStatus``; False when the body has none."""
         status = ((body.get("extensions") or {}).get("cost") or {}).get("throttleStatus") or {}
         try:
             available = float(status["currentlyAvailable"])
             self.maximum = float(status["maximumAvailable"])
             self.restore_rate = float(status["restoreRate"])
         except (KeyError, TypeError, ValueError):
-            return
+            return False
         # Requests still in flight have not been charged in this figure yet.
         self.available = available - self.pending
         self.seen_at = self.ticker()
+        return True
 
 
 @dataclass(frozen=True)

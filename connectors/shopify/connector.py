@@ -1,9 +1,9 @@
 """Shopify connector: pulls customers (consent, tags) and orders incrementally; pushes consent and tags.
 
 Both streams are read sorted by ``updatedAt`` with a closed-boundary watermark (``updated_at:>='...'``), so
-each page checkpoints. Pushes go in batches of aliased mutations, after one aliased read that finds each
-customer and its consent state: REDACTED and INVALID are Shopify's read-only facts and are refused here,
-never retried.
+each page checkpoints. Pushes go in batches of aliased mutations onto the customer id the pull saw; only
+customers without one are first found by e-mail in one aliased read, which also gives their consent
+state. REDACTED and INVALID are Shopify's read-only facts and are refused, never retried.
 """
 
 from __future__ import annotations
@@ -46,6 +46,13 @@ from connectors.shopify.mapping import (
 )
 from sync_worker.logs import get_logger
 
+PAGE_GROWTH = 4  # a pull's page size grows this much per page that came back full
+FIRST_PAGE_SHARE = 10  # and starts at a tenth of the largest page (at least one record)
+
+
+def first_page_size(largest: int) -> int:
+    return max(1, largest // FIRST_PAGE_SHARE)
+
 
 class ShopifyConnector:
     name = SYSTEM
@@ -53,7 +60,9 @@ class ShopifyConnector:
     orders_page_size = (
         20  # orders carry line items: 20 x 20 lines keeps a page under the 1000-point query cap
     )
-    batch_size = 25  # aliased mutations per request: 25 x ~13 points
+    # Aliased mutations per request: as many of the dearest (a consent update) as one query may cost.
+    # Shopify's limit is points, not requests: larger batches cost the same points in fewer requests.
+    batch_size = documents.MAX_QUERY_COST // documents.CONSENT_UPDATE_COST
     max_concurrency = 4
 
     def __init__(self, settings: ShopifySettings, client: ShopifyClient, clock: Now) -> None:
@@ -106,22 +115,27 @@ class ShopifyConnector:
 
     async def pull(self, stream: str, since: str | None = None) -> AsyncIterator[Page]:
         if stream == "contacts":
-            root, document, first = "customers", documents.CUSTOMERS, self.page_size
-            cost = documents.customers_cost(first)
+            root, document, largest = "customers", documents.CUSTOMERS, self.page_size
+            costing = documents.customers_cost
         elif stream == "purchases":
-            root, document, first = "orders", documents.ORDERS, self.orders_page_size
-            cost = documents.orders_cost(first)
+            root, document, largest = "orders", documents.ORDERS, self.orders_page_size
+            costing = documents.orders_cost
         else:
             raise KeyError(f"shopify has no stream {stream!r}")
         start = Watermark.decode(since)
         ceiling = self.clock()  # the cursor never passes the run's start
         search = f"updated_at:>='{format_time(start.at)}'" if start.at else None  # closed boundary: >=
         mark = start
+        # Shopify must hold a page's whole requested cost before it answers, however little the page holds.
+        # A pull usually finds little (a stream never read yet has no watermark either), so it asks small
+        # first and grows while pages come back full: a quiet run never waits for a bucket the run before
+        # drained, and a long pull reaches the largest page after two requests.
+        first = first_page_size(largest)
 
         async def fetch(after: str | None) -> tuple[Page, str | None]:
-            nonlocal mark
+            nonlocal mark, first
             variables = {"first": first, "after": after, "query": search}
-            result = await self.client.execute(document, variables, cost)
+            result = await self.client.execute(document, variables, costing(first))
             connection = result.data[root]
             nodes = [node for node in connection["nodes"] if isinstance(node, Mapping)]
             stamped = [(node, stamp_of(node)) for node in nodes]
@@ -139,6 +153,7 @@ class ShopifyConnector:
             mark = mark.advance((s for _, s in stamped if s is not None), ceiling=ceiling)
             info = connection["pageInfo"]
             more = bool(info.get("hasNextPage"))
+            first = min(largest, first * PAGE_GROWTH)
             page = Page(stream, tuple(records), tuple(errors), checkpoint=mark.encode(), final=not more)
             return page, info.get("endCursor") if more else None
 
@@ -220,22 +235,29 @@ class ShopifyConnector:
     async def _find(
         self, batch: list[Change], done: dict[str, PushResult]
     ) -> list[tuple[Change, documents.Operation]]:
-        """One aliased read: each change's customer (by id, else by e-mail) and its consent state."""
-        lookups = [
-            documents.lookup_by_id(f"c{i}", c.external_id)
-            if c.external_id
-            else documents.lookup_by_email(f"c{i}", c.email)
-            for i, c in enumerate(batch)
+        """Each change's customer id: the one the last pull saw, else one aliased read by e-mail.
+
+        A known id needs no read: the plan only unsubscribes a customer it saw subscribed and only
+        subscribes one it saw active, and a customer that turned REDACTED or INVALID since is refused by
+        Shopify's own userErrors on the mutation, which the result then carries.
+        """
+        planned = [
+            (change, self._operation(f"m{i}", change, change.external_id))
+            for i, change in enumerate(batch)
+            if change.external_id
         ]
+        unknown = [(i, change) for i, change in enumerate(batch) if not change.external_id]
+        if not unknown:
+            return planned
+        lookups = [documents.lookup_by_email(f"c{i}", c.email) for i, c in unknown]
         document, variables, cost = documents.batch("query", "SyncFindCustomers", lookups)
         found = await self.client.execute(document, variables, cost)
-        planned = []
-        for lookup, change in zip(lookups, batch, strict=True):
+        for lookup, (_, change) in zip(lookups, unknown, strict=True):
             node = found.data.get(lookup.alias)
             if isinstance(node, Mapping) and "nodes" in node:
                 node = (node["nodes"] or [None])[0]
             if not isinstance(node, Mapping):
-                reason = found.error_for(lookup.alias) or "no Shopify customer with this id or e-mail address"
+                reason = found.error_for(lookup.alias) or "no Shopify customer with this e-mail address"
                 done[change.key] = PushResult(change.key, Outcome.REJECTED, reason)
                 continue
             state = (node.get("emailMarketingConsent") or {}).get("marketingState")

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+MAX_QUERY_COST = 1000  # Shopify refuses a single query whose requested cost is higher
+CONSENT_UPDATE_COST = 10 + 3  # the mutation, and the customer with its consent object in the answer
+
 CUSTOMERS = """
 query SyncCustomers($first: Int!, $after: String, $query: String) {
   customers(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
@@ -70,7 +73,7 @@ class Operation:
     """One aliased root field of a batched document."""
 
     alias: str
-    field: str  # customerEmailMarketingConsentUpdate, tagsAdd, tagsRemove, customer, customers
+    field: str  # customerEmailMarketingConsentUpdate, tagsAdd, tagsRemove, customers
     arguments: dict[str, tuple[str, Any]]  # argument name -> (GraphQL type, value)
     cost: int
 
@@ -87,7 +90,6 @@ class Operation:
             "customerEmailMarketingConsentUpdate": CONSENT_SELECTION,
             "tagsAdd": TAGS_SELECTION,
             "tagsRemove": TAGS_SELECTION,
-            "customer": LOOKUP_SELECTION,
             "customers": f"nodes {{ {LOOKUP_SELECTION} }}",
         }[self.field]
         return f"{self.alias}: {self.field}({', '.join(args)}) {{ {selection} }}", declared, values
@@ -103,7 +105,7 @@ def consent_update(alias: str, customer_id: str, consent: dict[str, Any]) -> Ope
                 {"customerId": customer_id, "emailMarketingConsent": consent},
             )
         },
-        10 + 3,
+        CONSENT_UPDATE_COST,
     )
 
 
@@ -114,10 +116,6 @@ def tags_change(alias: str, customer_id: str, tags: list[str], *, add: bool) -> 
         {"id": ("ID!", customer_id), "tags": ("[String!]!", tags)},
         12,
     )
-
-
-def lookup_by_id(alias: str, customer_id: str) -> Operation:
-    return Operation(alias, "customer", {"id": ("ID!", customer_id)}, 2)
 
 
 def lookup_by_email(alias: str, email: str) -> Operation:

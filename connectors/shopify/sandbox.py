@@ -22,6 +22,7 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLSchema,
     OperationDefinitionNode,
+    OperationType,
     default_field_resolver,
     execute_sync,
     get_operation_ast,
@@ -38,6 +39,7 @@ from starlette.types import ASGIApp
 
 from connectors.base import Status
 from connectors.sandbox import Clock, FaultInjector, Faults, recorder
+from connectors.shopify.documents import MAX_QUERY_COST
 from connectors.shopify.mapping import CONSENT, READ_ONLY_STATES, format_time
 from connectors.shopify.sandbox_data import (
     WRITABLE_STATES,
@@ -53,10 +55,9 @@ from connectors.shopify.sandbox_data import (
 )
 from connectors.shopify.sandbox_webhooks import CONSENT_TOPIC, UPDATE_TOPIC
 from connectors.shopify.sandbox_webhooks import build as build_webhook
-from connectors.shopify.schema import load_schema, query_cost
+from connectors.shopify.schema import actual_cost, load_schema, query_cost
 from connectors.webhook_sender import WebhookSender
 
-MAX_QUERY_COST = 1000  # Shopify refuses a single query whose requested cost is higher
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"  # noqa: S105 -- the message, not a secret
 _VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
 
@@ -307,7 +308,13 @@ class ShopifySandbox:
         if result.errors:
             answer["errors"] = [_formatted(error, "INTERNAL_SERVER_ERROR") for error in result.errors]
         answer["data"] = result.data
-        answer["extensions"] = {"cost": self._cost_extension(cost, cost)}
+        actual = cost
+        if operation.operation is not OperationType.MUTATION:
+            # Shopify charges what the query returned and gives the rest of the requested cost back.
+            root_fields = result.data.values() if result.data else ()
+            actual = min(cost, sum(actual_cost(value) for value in root_fields))
+            self.bucket.refund(cost - actual)
+        answer["extensions"] = {"cost": self._cost_extension(cost, actual)}
         return answer
 
     def _cost(self, document: Any, operation: OperationDefinitionNode, variables: Any) -> int:
@@ -335,8 +342,18 @@ class ShopifySandbox:
 
     def _root_customers(self, **args: Any) -> dict[str, Any]:
         matches = matcher(args.get("query"), customer_fields())
-        nodes = [c.node() for c in self.customers.values() if matches(c)]
-        return connect(nodes, args)
+        # Paged on the sort fields alone; only the page's customers are rendered in full (a list of
+        # a hundred thousand customers would otherwise be rendered for every page).
+        keys = [
+            {"id": c.gid, "updatedAt": c.updated_at, "createdAt": c.created_at, "customer": c}
+            for c in self.customers.values()
+            if matches(c)
+        ]
+        page = connect(keys, args)
+        full = {id(key): key["customer"].node() for key in page["nodes"]}
+        page["nodes"] = [full[id(key)] for key in page["nodes"]]
+        page["edges"] = [{**edge, "node": full[id(edge["node"])]} for edge in page["edges"]]
+        return page
 
     def _root_customer(self, id: str) -> dict[str, Any] | None:
         customer = self.customers.get(_numeric_id(id, "Customer"))

@@ -302,6 +302,9 @@ class CostBucket:
         self._available -= cost
         return True
 
+    def refund(self, points: float) -> None:
+        self._available = min(self.maximum, self.available() + points)
+
     def status(self) -> dict[str, float]:
         return {
             "maximumAvailable": self.maximum,

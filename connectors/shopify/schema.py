@@ -54,6 +54,18 @@ def query_cost(
     return _Costing(schema, fragments, variables or {}).operation(operation)
 
 
+def actual_cost(data: Any) -> int:
+    """Cost of what a query returned, by the same rules as ``query_cost`` but counting the objects that
+    are there: a connection costs 2 plus its items, an object 1, scalars 0. Shopify refunds the
+    difference to the requested cost once the query has run."""
+    if isinstance(data, list):
+        return sum(actual_cost(item) for item in data)
+    if not isinstance(data, Mapping):
+        return 0
+    inner = sum(actual_cost(value) for value in data.values())
+    return inner + (2 if "nodes" in data or "edges" in data else 1)
+
+
 Composite = GraphQLObjectType | GraphQLInterfaceType
 
 

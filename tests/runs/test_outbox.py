@@ -53,6 +53,20 @@ async def test_push_sends_vendor_sized_batches_and_marks_items_done(engine: Engi
     assert state_of(engine, planned[0].change.key)["state"] == "done"
 
 
+async def test_actions_with_one_batch_limit_share_batches(engine: Engine) -> None:
+    """Three unsubscribes and one subscribe, batch_max 2 for both: two full batches, not 2 + 1 + 1."""
+    emails = [f"p{i}@example.nl" for i in range(4)]
+    vendor = vendor_with(emails)
+    planned = [unsubscribe(e) for e in emails[:3]]
+    key = change_key("run1", "klaviyo", emails[3], "newsletter", Action.SUBSCRIBE)
+    grant = Change(key, "klaviyo", emails[3], Action.SUBSCRIBE, "newsletter")
+    planned.append(PlannedChange(grant, "newsletter", "unsubscribed", "subscribed", "R1", "consent"))
+    with engine.begin() as conn:
+        outbox.enqueue(conn, "run1", planned, T0)
+    await outbox.push_system(engine, vendor.connector(), T0)
+    assert sorted(len(batch) for batch in vendor.pushes) == [2, 2]
+
+
 async def test_rejected_change_is_parked_with_the_vendors_reason(engine: Engine) -> None:
     vendor, item = queued(engine)
     vendor.fail = lambda _c: Outcome.REJECTED

@@ -9,10 +9,7 @@ from connectors.shopify import documents
 
 def batch_documents() -> list[tuple[str, dict[str, Any]]]:
     """The batched lookup query and the batched write mutation, one of each operation the connector uses."""
-    lookups = [
-        documents.lookup_by_id("c0", "gid://shopify/Customer/1"),
-        documents.lookup_by_email("c1", "a@b.nl"),
-    ]
+    lookups = [documents.lookup_by_email("c0", "a@b.nl"), documents.lookup_by_email("c1", "b@b.nl")]
     mutations = [
         documents.consent_update("m0", "gid://shopify/Customer/1", {"marketingState": "UNSUBSCRIBED"}),
         documents.tags_change("m1", "gid://shopify/Customer/1", ["promo"], add=True),

@@ -297,3 +297,14 @@ def test_demo_seed_maps_every_default_purpose_in_the_klaviyo_sandbox() -> None:
                 Status.NOT_SUBSCRIBED if status is Status.PENDING else status
             )  # Klaviyo shows no pending
             assert box.status(contact.email, purpose) is expected
+
+
+def test_profiles_are_found_by_address_in_any_case_and_forgotten_when_erased() -> None:
+    box = sandbox()
+    now = box.clock.now()
+    made = box.audience.create("Ann@Example.nl", now)
+    assert box.audience.find(" ann@example.NL ") is made
+    assert box.audience.find_or_create("ANN@example.nl", now) is made
+    box.audience.erase("ann@example.nl", None)
+    assert box.audience.find("Ann@Example.nl") is None
+    assert box.audience.find_or_create("ann@example.nl", now) is not made, "an erased address starts afresh"

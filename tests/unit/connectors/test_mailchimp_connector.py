@@ -26,6 +26,7 @@ BASE = "https://us21.api.mailchimp.com/3.0"
 LIST = "b1f2e3d4c5"
 MEMBERS_URL = f"{BASE}/lists/{LIST}/members"
 BATCH_URL = f"{BASE}/lists/{LIST}"
+SEGMENTS_URL = f"{BASE}/lists/{LIST}/segments"
 PURPOSES = {"newsletter": "status", "promotions": "interest:9143cf3bd1", "events": "tag:events"}
 
 
@@ -162,6 +163,19 @@ def _batch_result(errors: list[dict[str, Any]]) -> httpx.Response:
     return httpx.Response(200, json=body)
 
 
+def _segment_result(errors: list[dict[str, Any]]) -> httpx.Response:
+    body = {
+        "members_added": [],
+        "members_removed": [],
+        "errors": errors,
+        "total_added": 0,
+        "total_removed": 0,
+        "error_count": sum(len(e["email_addresses"]) for e in errors),
+    }
+    validate(body, response_schema("/lists/{list_id}/segments/{segment_id}", "post"))
+    return httpx.Response(200, json=body)
+
+
 async def test_partial_batch_failure_gives_per_item_results(respx_mock: respx.MockRouter) -> None:
     error = {
         "email_address": "bad@example.nl",
@@ -199,13 +213,14 @@ async def test_whole_batch_5xx_leaves_items_for_a_later_run(respx_mock: respx.Mo
     assert [r.outcome for r in results] == [Outcome.RETRY_LATER]
 
 
-async def test_interest_goes_in_the_member_body_and_tag_to_the_tags_endpoint(
+async def test_interest_goes_in_the_member_body_and_tag_to_its_static_segment(
     respx_mock: respx.MockRouter,
 ) -> None:
     batch = respx_mock.post(BATCH_URL).mock(return_value=_batch_result([]))
-    tags = respx_mock.post(f"{MEMBERS_URL}/{subscriber_hash('a@example.nl')}/tags").mock(
-        return_value=httpx.Response(204)
+    listing = respx_mock.get(SEGMENTS_URL).mock(
+        return_value=httpx.Response(200, json={"segments": [{"id": 1001, "name": "events"}]})
     )
+    segment = respx_mock.post(f"{SEGMENTS_URL}/1001").mock(return_value=_segment_result([]))
     changes = [
         _subscribe("a@example.nl", "promotions"),
         Change("u-events", "mailchimp", "a@example.nl", Action.UNSUBSCRIBE, "events"),
@@ -219,7 +234,59 @@ async def test_interest_goes_in_the_member_body_and_tag_to_the_tags_endpoint(
         ],
         "update_existing": True,
     }
-    assert json.loads(tags.calls.last.request.content)["tags"] == [{"name": "events", "status": "inactive"}]
+    assert listing.calls.last.request.url.params["type"] == "static"
+    assert json.loads(segment.calls.last.request.content) == {"members_to_remove": ["a@example.nl"]}
+
+
+async def test_tags_of_many_members_go_in_one_segment_call_per_500_and_a_missing_segment_is_created(
+    respx_mock: respx.MockRouter,
+) -> None:
+    respx_mock.post(BATCH_URL).mock(return_value=_batch_result([]))
+    listing = respx_mock.get(SEGMENTS_URL).mock(return_value=httpx.Response(200, json={"segments": []}))
+    created = respx_mock.post(SEGMENTS_URL).mock(return_value=httpx.Response(200, json={"id": 77}))
+    segment = respx_mock.post(f"{SEGMENTS_URL}/77").mock(return_value=_segment_result([]))
+    emails = [f"p{i:04d}@example.nl" for i in range(1001)]
+    conn = connector(Sleeps())
+    changes = [Change(f"t{i}", "mailchimp", e, Action.TAG, tag="re-permission") for i, e in enumerate(emails)]
+    results = await conn.push(changes)
+    assert {r.outcome for r in results} == {Outcome.ACCEPTED}
+    assert json.loads(created.calls.last.request.content) == {"name": "re-permission", "static_segment": []}
+    sizes = sorted(len(json.loads(c.request.content)["members_to_add"]) for c in segment.calls)
+    assert sizes == [1, 500, 500]
+    await conn.push([Change("again", "mailchimp", emails[0], Action.UNTAG, tag="re-permission")])
+    assert (listing.call_count, created.call_count) == (1, 1), "the segment is looked up once"
+
+
+async def test_withdrawing_a_tag_from_a_non_member_is_done_but_adding_one_is_refused(
+    respx_mock: respx.MockRouter,
+) -> None:
+    respx_mock.get(SEGMENTS_URL).mock(
+        return_value=httpx.Response(200, json={"segments": [{"id": 5, "name": "re-permission"}]})
+    )
+    refused = [{"email_addresses": ["in@example.nl", "out@example.nl"], "error": "not a member of this list"}]
+    respx_mock.post(f"{SEGMENTS_URL}/5").mock(return_value=_segment_result(refused))
+    changes = [
+        Change("add", "mailchimp", "in@example.nl", Action.TAG, tag="re-permission"),
+        Change("remove", "mailchimp", "out@example.nl", Action.UNTAG, tag="re-permission"),
+    ]
+    results = {r.key: r for r in await connector(Sleeps()).push(changes)}
+    assert results["add"].outcome is Outcome.REJECTED
+    assert "not a member" in (results["add"].reason or "")
+    assert results["remove"].outcome is Outcome.ACCEPTED
+
+
+async def test_tags_of_a_member_whose_upsert_failed_are_not_sent_and_share_its_outcome(
+    respx_mock: respx.MockRouter,
+) -> None:
+    respx_mock.post(BATCH_URL).mock(return_value=problem(500, "Internal Server Error"))
+    segments = respx_mock.get(SEGMENTS_URL).mock(return_value=httpx.Response(200, json={"segments": []}))
+    changes = [
+        _subscribe("a@example.nl"),
+        Change("tag", "mailchimp", "a@example.nl", Action.TAG, tag="re-permission"),
+    ]
+    results = await connector(Sleeps(), max_attempts=2).push(changes)
+    assert [r.outcome for r in results] == [Outcome.RETRY_LATER, Outcome.RETRY_LATER]
+    assert not segments.called
 
 
 async def test_unmapped_purpose_is_rejected_without_a_call(respx_mock: respx.MockRouter) -> None:
@@ -258,22 +325,6 @@ async def test_member_changing_during_a_paged_pull_skips_no_one() -> None:
     assert set(seen) == set(emails)
     assert seen.count(emails[0]) == 2, "the changed member is read again with its new state"
     await conn.aclose()
-
-
-async def test_withdrawing_a_tag_from_a_non_member_is_done_but_adding_one_is_refused(
-    respx_mock: respx.MockRouter,
-) -> None:
-    respx_mock.post(f"{MEMBERS_URL}/{subscriber_hash('stranger@example.nl')}/tags").mock(
-        return_value=problem(404, "Resource Not Found", "The requested resource could not be found.")
-    )
-    changes = [
-        Change("untag", "mailchimp", "stranger@example.nl", Action.UNTAG, tag="vip"),
-        Change("tag", "mailchimp", "stranger@example.nl", Action.TAG, tag="re-permission"),
-    ]
-    results = {r.key: r for r in await connector(Sleeps()).push(changes)}
-    assert (results["untag"].outcome, results["untag"].reason) == (Outcome.ACCEPTED, "not in the audience")
-    assert results["tag"].outcome is Outcome.REJECTED
-    assert "Resource Not Found" in (results["tag"].reason or "")
 
 
 async def test_subscribe_and_unsubscribe_of_one_address_in_one_push_ends_unsubscribed_r30(

@@ -84,7 +84,7 @@ async def test_pull_and_push_round_trip_over_http(
     await connector.aclose()
 
 
-async def test_push_of_many_tags_never_exceeds_ten_connections(
+async def test_push_of_many_tags_is_one_segment_call_within_ten_connections(
     sandbox: MailchimpSandbox, connector: MailchimpConnector
 ) -> None:
     sandbox.faults.rate_slow, sandbox.faults.slow_seconds = 1.0, 0.02  # every call stays in flight a while
@@ -95,7 +95,13 @@ async def test_push_of_many_tags_never_exceeds_ten_connections(
     results = await connector.push(changes)
     assert {r.outcome for r in results} == {Outcome.ACCEPTED}
     assert sandbox.limit.refused == 0
-    assert sum(1 for method, path in sandbox.requests if path.endswith("/tags")) == 30
+    assert [r for r in sandbox.requests if "/tags" in r[1] or "/segments" in r[1]] == [
+        ("GET", f"/3.0/lists/{LIST_ID}/segments"),
+        ("POST", f"/3.0/lists/{LIST_ID}/segments"),
+        ("POST", f"/3.0/lists/{LIST_ID}/segments/1000"),
+    ]
+    assert all(sandbox.status(e, "events") is Status.NOT_SUBSCRIBED for e in emails)
+    assert sandbox.audience.find(emails[0])["tags"] == [{"id": 1000, "name": "re-permission"}]
     await connector.aclose()
 
 
@@ -104,14 +110,15 @@ def check_requests_against_spec(sandbox: MailchimpSandbox) -> None:
     templates = {
         ("POST", f"/3.0/lists/{LIST_ID}"): "/lists/{list_id}",
         ("PATCH", "member"): "/lists/{list_id}/members/{subscriber_hash}",
-        ("POST", "tags"): "/lists/{list_id}/members/{subscriber_hash}/tags",
+        ("POST", f"/3.0/lists/{LIST_ID}/segments"): "/lists/{list_id}/segments",
+        ("POST", "segment"): "/lists/{list_id}/segments/{segment_id}",
     }
     kinds = set()
     for method, path, body in sandbox.bodies:
-        kind = "tags" if path.endswith("/tags") else "member" if "/members/" in path else path
+        kind = "segment" if "/segments/" in path else "member" if "/members/" in path else path
         validate(body, request_schema(templates[(method, kind)], method.lower()))
         kinds.add(kind)
-    assert kinds == {f"/3.0/lists/{LIST_ID}", "member", "tags"}
+    assert kinds == {f"/3.0/lists/{LIST_ID}", "member", f"/3.0/lists/{LIST_ID}/segments", "segment"}
 
 
 def _sdk(sandbox: MailchimpSandbox, base_url: str, api_key: str | None = None) -> mailchimp_marketing.Client:

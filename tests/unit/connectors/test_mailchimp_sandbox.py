@@ -243,3 +243,57 @@ async def test_batch_without_update_existing_reports_contact_exists(
     result = (await api.post(f"/lists/{LIST_ID}", json={"members": members, "update_existing": False})).json()
     assert [e["error_code"] for e in result["errors"]] == ["ERROR_CONTACT_EXISTS"]
     assert sandbox.status("jan@example.nl", "newsletter") is Status.SUBSCRIBED
+
+
+SEGMENTS = "/lists/{list_id}/segments"
+SEGMENT = "/lists/{list_id}/segments/{segment_id}"
+
+
+async def test_tags_are_static_segments_listed_created_and_batch_edited_in_the_specs_shapes(
+    sandbox: MailchimpSandbox, api: httpx.AsyncClient
+) -> None:
+    _subscribed_jan(sandbox)
+    sandbox.add_contact("piet@example.nl", {"newsletter": Status.UNSUBSCRIBED}, tags=["events"])
+    listed = (await api.get(f"/lists/{LIST_ID}/segments", params={"type": "static", "count": 1000})).json()
+    validate(listed, response_schema(SEGMENTS, "get"))
+    assert [(s["name"], s["member_count"], s["type"]) for s in listed["segments"]] == [
+        ("events", 1, "static")
+    ]
+
+    create = {"name": "re-permission", "static_segment": []}
+    validate(create, request_schema(SEGMENTS, "post"))
+    created = await api.post(f"/lists/{LIST_ID}/segments", json=create)
+    validate(created.json(), response_schema(SEGMENTS, "post"))
+    again = await api.post(f"/lists/{LIST_ID}/segments", json=create)
+    assert again.status_code == 400, "a tag name is unique in an audience"
+
+    edit = {"members_to_add": ["jan@example.nl", "piet@example.nl", "nobody@example.nl"]}
+    validate(edit, request_schema(SEGMENT, "post"))
+    answer = await api.post(f"/lists/{LIST_ID}/segments/{created.json()['id']}", json=edit)
+    result = answer.json()
+    validate(result, response_schema(SEGMENT, "post"))
+    assert (result["total_added"], result["error_count"]) == (2, 1)
+    assert result["errors"][0]["email_addresses"] == ["nobody@example.nl"]
+    # The member tags endpoint sees the same state: a segment's members carry its tag.
+    tags = (await api.get(f"/lists/{LIST_ID}/members/{subscriber_hash('piet@example.nl')}/tags")).json()
+    assert sorted(t["name"] for t in tags["tags"]) == ["events", "re-permission"]
+
+    removed = await api.post(
+        f"/lists/{LIST_ID}/segments/{created.json()['id']}", json={"members_to_remove": ["jan@example.nl"]}
+    )
+    assert removed.json()["total_removed"] == 1
+    assert [t["name"] for t in sandbox.audience.find("jan@example.nl")["tags"]] == []
+
+
+async def test_segment_edit_over_500_addresses_or_of_an_unknown_segment_is_refused(
+    api: httpx.AsyncClient,
+) -> None:
+    created = await api.post(f"/lists/{LIST_ID}/segments", json={"name": "vip", "static_segment": []})
+    many = [f"p{i}@example.nl" for i in range(501)]
+    too_many = await api.post(
+        f"/lists/{LIST_ID}/segments/{created.json()['id']}", json={"members_to_add": many}
+    )
+    assert too_many.status_code == 400
+    unknown = await api.post(f"/lists/{LIST_ID}/segments/999999", json={"members_to_add": []})
+    assert unknown.status_code == 404
+    assert unknown.json()["title"] == "Resource Not Found"

@@ -16,6 +16,8 @@ from connectors.base import Action, Basis, Change, ContactRecord, GlobalState, O
 from connectors.errors import AuthError, PaginationError, TransientError
 from connectors.http import RetryPolicy
 from connectors.pagination import Watermark
+from connectors.shopify import documents
+from connectors.shopify.client import MARGIN_POINTS
 from connectors.shopify.connector import ShopifyConnector
 from tests.unit.connectors.test_http import Sleeps
 
@@ -107,18 +109,39 @@ async def test_throttled_answer_waits_by_currently_available_and_restore_rate(
     sleeps = Sleeps()
     await _contacts(_connector(sleeps))
     assert route.call_count == 2
-    assert sleeps.waits == [pytest.approx((753 - 53) / 100.0)]
+    # One wait, the pacer's, for the first page's cost (25 customers) at the reported rate; the retry
+    # policy adds no back-off of its own on top.
+    first_page = documents.customers_cost(25)
+    assert [wait for wait in sleeps.waits if wait] == [
+        pytest.approx((first_page - 53 + MARGIN_POINTS) / 100.0)
+    ]
+
+
+async def test_pages_start_small_and_grow_while_they_come_back_full(respx_mock: respx.MockRouter) -> None:
+    """Shopify must hold a page's whole requested cost first: a pull that finds little asks for little."""
+    route = respx_mock.post(URL).mock(
+        side_effect=[
+            _customers_page([_customer(1)], end="a"),
+            _customers_page([_customer(2)], end="b"),
+            _customers_page([_customer(3)], end="c"),
+            _customers_page([_customer(4)]),
+        ]
+    )
+    await _contacts(_connector(Sleeps()))
+    sizes = [json.loads(call.request.content)["variables"]["first"] for call in route.calls]
+    assert sizes == [25, 100, 250, 250]
 
 
 async def test_pacer_waits_before_asking_when_the_bucket_is_low(respx_mock: respx.MockRouter) -> None:
     low = {"data": {"customers": {"pageInfo": {"hasNextPage": True, "endCursor": "c1"}, "nodes": []}}}
-    low["extensions"] = _cost(753, available=353.0)
+    low["extensions"] = _cost(78, available=53.0)
     respx_mock.post(URL).mock(side_effect=[httpx.Response(200, json=low), _customers_page([])])
     sleeps = Sleeps()
     connector = _connector(sleeps)
     connector.client.pacer.ticker = lambda: 0.0  # no time passes between the two requests
     await _contacts(connector)
-    assert sleeps.waits == [pytest.approx((753 - 353) / 100.0)]
+    second_page = documents.customers_cost(100)
+    assert sleeps.waits == [pytest.approx((second_page - 53 + MARGIN_POINTS) / 100.0)]
 
 
 async def test_401_is_not_retried(respx_mock: respx.MockRouter) -> None:
@@ -281,14 +304,17 @@ def _lookup_answer(states: dict[str, str | None]) -> httpx.Response:
     return httpx.Response(200, json={"data": data, "extensions": _cost()})
 
 
-def _change(n: int, action: Action = Action.UNSUBSCRIBE, purpose: str = "newsletter") -> Change:
+def _change(
+    n: int, action: Action = Action.UNSUBSCRIBE, purpose: str = "newsletter", *, known: bool = True
+) -> Change:
+    """A change; ``known``: the pull saw the customer, so the change carries its Shopify id."""
     return Change(
         f"k{n}",
         "shopify",
         f"p{n}@example.nl",
         action,
         purpose,
-        f"gid://shopify/Customer/{n}",
+        f"gid://shopify/Customer/{n}" if known else None,
         Basis.CONSENT,
         T0,
     )
@@ -314,11 +340,11 @@ async def test_partial_batch_failure_gives_per_item_results(respx_mock: respx.Mo
     }
     route = respx_mock.post(URL).mock(
         side_effect=[
-            _lookup_answer({"c0": "SUBSCRIBED", "c1": "SUBSCRIBED", "c2": None}),
+            _lookup_answer({"c2": None}),
             httpx.Response(200, json={"data": {"m0": ok, "m1": refused}, "extensions": _cost()}),
         ]
     )
-    results = await _connector(Sleeps()).push([_change(1), _change(2), _change(3)])
+    results = await _connector(Sleeps()).push([_change(1), _change(2), _change(3, known=False)])
     assert [(r.key, r.outcome) for r in results] == [
         ("k1", Outcome.ACCEPTED),
         ("k2", Outcome.REJECTED),
@@ -336,15 +362,31 @@ async def test_read_only_state_is_rejected_with_reason_and_never_written(
     respx_mock: respx.MockRouter, state: str
 ) -> None:
     route = respx_mock.post(URL).mock(side_effect=[_lookup_answer({"c0": state})])
-    (result,) = await _connector(Sleeps()).push([_change(1, Action.SUBSCRIBE)])
+    (result,) = await _connector(Sleeps()).push([_change(1, Action.SUBSCRIBE, known=False)])
     assert (result.outcome, result.vendor_state) == (Outcome.REJECTED, state)
     assert "read-only" in (result.reason or "")
     assert route.call_count == 1  # the lookup only: no mutation was sent, nothing to retry
 
 
+async def test_known_customer_is_written_without_a_lookup_and_shopifys_refusal_is_carried(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """The id the pull saw skips the read; a customer redacted since is refused by Shopify itself."""
+    message = "Email marketing consent of a REDACTED customer cannot be changed"
+    refused = {"customer": None, "userErrors": [{"field": ["input"], "message": message, "code": "INVALID"}]}
+    route = respx_mock.post(URL).mock(
+        return_value=httpx.Response(200, json={"data": {"m0": refused}, "extensions": _cost()})
+    )
+    (result,) = await _connector(Sleeps()).push([_change(1, Action.SUBSCRIBE)])
+    assert result.outcome is Outcome.REJECTED
+    assert "REDACTED customer cannot be changed" in (result.reason or "")
+    assert route.call_count == 1
+    assert "customerEmailMarketingConsentUpdate" in json.loads(route.calls[0].request.content)["query"]
+
+
 async def test_opt_out_of_a_never_subscribed_customer_writes_nothing(respx_mock: respx.MockRouter) -> None:
     route = respx_mock.post(URL).mock(side_effect=[_lookup_answer({"c0": "NOT_SUBSCRIBED"})])
-    (result,) = await _connector(Sleeps()).push([_change(1)])
+    (result,) = await _connector(Sleeps()).push([_change(1, known=False)])
     assert (result.outcome, result.vendor_state) == (Outcome.ACCEPTED, "NOT_SUBSCRIBED")
     assert route.call_count == 1
 
@@ -352,15 +394,10 @@ async def test_opt_out_of_a_never_subscribed_customer_writes_nothing(respx_mock:
 async def test_tag_purpose_uses_tags_add_and_transient_failure_is_retry_later(
     respx_mock: respx.MockRouter,
 ) -> None:
-    route = respx_mock.post(URL).mock(
-        side_effect=[
-            _lookup_answer({"c0": "SUBSCRIBED"}),
-            *[httpx.Response(502, json={"errors": "Bad Gateway"})] * 4,
-        ]
-    )
+    route = respx_mock.post(URL).mock(side_effect=[httpx.Response(502, json={"errors": "Bad Gateway"})] * 4)
     (result,) = await _connector(Sleeps()).push([_change(1, Action.SUBSCRIBE, "promotions")])
     assert result.outcome is Outcome.RETRY_LATER
-    mutation = json.loads(route.calls[1].request.content)
+    mutation = json.loads(route.calls[0].request.content)
     assert "m0: tagsAdd(id: $m0_id, tags: $m0_tags)" in mutation["query"]
     assert mutation["variables"]["m0_tags"] == ["promo"]
 

@@ -132,14 +132,26 @@ def test_empty_bucket_answers_throttled_and_refills_at_the_restore_rate() -> Non
     now = [0.0]
     sandbox = _seeded()
     sandbox.bucket = CostBucket(maximum=800.0, restore_rate=100.0, ticker=lambda: now[0])
-    first = sandbox.execute(documents.CUSTOMERS, {"first": 250})
+    assert sandbox.bucket.take(800 - 47)  # what earlier queries left
     throttled = sandbox.execute(documents.CUSTOMERS, {"first": 250})
-    assert "data" in first
     assert throttled["errors"][0]["extensions"]["code"] == "THROTTLED"
     status = throttled["extensions"]["cost"]["throttleStatus"]
     assert status["currentlyAvailable"] == 800 - 753
     now[0] += (753 - 47) / 100.0
     assert "data" in sandbox.execute(documents.CUSTOMERS, {"first": 250})
+
+
+def test_a_query_is_charged_what_it_returned_and_the_rest_of_its_requested_cost_is_refunded() -> None:
+    sandbox = _seeded()
+    sandbox.bucket = CostBucket(maximum=800.0, restore_rate=100.0, ticker=lambda: 0.0)
+    answer = sandbox.execute(documents.CUSTOMERS, {"first": 250})
+    cost = answer["extensions"]["cost"]
+    three_customers = 2 + 3 * 3 + 1  # the connection, three nodes with two objects each, pageInfo
+    assert (cost["requestedQueryCost"], cost["actualQueryCost"]) == (753, three_customers)
+    assert cost["throttleStatus"]["currentlyAvailable"] == 800 - three_customers
+    mutation = 'mutation { tagsAdd(id: "gid://shopify/Customer/1", tags: ["x"]) { userErrors { message } } }'
+    charged = sandbox.execute(mutation)["extensions"]["cost"]
+    assert charged["actualQueryCost"] == charged["requestedQueryCost"], "a mutation is charged in full"
 
 
 def test_query_over_the_single_query_cost_limit_is_refused() -> None:
