@@ -7,7 +7,8 @@ endpoints; ``batch_enabled = False`` plays a portal without the Enterprise batch
 GDPR delete (the address is blocked afterwards), HubSpot's error bodies, the ten-secondly rate limit and
 search's own per-second limit (429 + Retry-After; HubSpot's documentation does not promise the header),
 timestamps from the sandbox clock (each status change bumps the contact's lastmodifieddate, as HubSpot's
-``hs_email_optout_<id>`` properties do), and fault injection.
+``hs_email_optout_<id>`` properties do), and fault injection. The CRM contact routes are in
+``sandbox_contacts``; this module holds auth, rate limits and the communication preferences routes.
 """
 
 from __future__ import annotations
@@ -27,25 +28,18 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from connectors.base import Status
+from connectors.hubspot.sandbox_contacts import ContactRoutes
 from connectors.hubspot.sandbox_data import HubSpotState, iso, standard_error
 from connectors.hubspot.sandbox_requests import (
     InvalidRequestError,
     batch_answer,
     check_status_request,
-    contact_properties,
     email_inputs,
     envelope,
     error_response,
-    gdpr_object_id,
     invalid,
     json_body,
-    matches,
     missing_scopes,
-    parse_int,
-    property_names,
-    search_request,
-    sort_key,
-    sortable,
     status_inputs,
 )
 from connectors.hubspot.sandbox_webhooks import TOPIC, events, optouts
@@ -107,6 +101,7 @@ class HubSpotSandbox:
         self.search_limit = RateWindow(5, 1.0, "SECONDLY", monotonic)
         self._app: ASGIApp | None = None
         self.webhooks = WebhookSender(self.name)
+        self.contacts = ContactRoutes(self)
 
     # -- the Sandbox protocol
 
@@ -115,10 +110,10 @@ class HubSpotSandbox:
         if self._app is None:
             route = self._route
             routes = [
-                route("/crm/v3/objects/contacts", self.list_contacts, methods=["GET"]),
-                route("/crm/v3/objects/contacts", self.create_contact, methods=["POST"]),
-                route("/crm/v3/objects/contacts/search", self.search_contacts, methods=["POST"]),
-                route("/crm/v3/objects/contacts/gdpr-delete", self.gdpr_delete, methods=["POST"]),
+                route("/crm/v3/objects/contacts", self.contacts.listing, methods=["GET"]),
+                route("/crm/v3/objects/contacts", self.contacts.create, methods=["POST"]),
+                route("/crm/v3/objects/contacts/search", self.contacts.search, methods=["POST"]),
+                route("/crm/v3/objects/contacts/gdpr-delete", self.contacts.gdpr_delete, methods=["POST"]),
                 route("/communication-preferences/v4/definitions", self.definitions, methods=["GET"]),
                 route(f"{STATUSES}/batch/read", self.batch_read, ["POST"], f"{BATCH_SCOPE}.read"),
                 route(f"{STATUSES}/batch/write", self.batch_write, ["POST"], f"{BATCH_SCOPE}.write"),
@@ -238,59 +233,6 @@ class HubSpotSandbox:
             await app(scope, receive, send)
 
         return guarded
-
-    # -- CRM contacts
-
-    async def list_contacts(self, request: Request) -> Response:
-        query = request.query_params
-        limit = parse_int(query.get("limit", "10"), "limit", 1, 100)
-        after = parse_int(query.get("after", "0"), "after", 0, None)
-        names = property_names(query.getlist("properties"))
-        ordered = sorted(c for c in self.state.contacts if c >= after)
-        body: dict[str, Any] = {"results": [self.state.contacts[i].to_json(names) for i in ordered[:limit]]}
-        if len(ordered) > limit:
-            following = str(ordered[limit])
-            link = f"{request.base_url}crm/v3/objects/contacts?after={following}&limit={limit}"
-            body["paging"] = {"next": {"after": following, "link": link}}
-        return JSONResponse(body)
-
-    async def create_contact(self, request: Request) -> Response:
-        properties = contact_properties(await json_body(request))
-        email = properties.get("email")
-        existing = self.state.find(email) if email is not None else None
-        if existing is not None:
-            return error_response(409, f"Contact already exists. Existing ID: {existing.id}")
-        contact = self.state.create(email, {k: v for k, v in properties.items() if k != "email"})
-        return JSONResponse(contact.to_json(list(properties)), status_code=201)
-
-    async def search_contacts(self, request: Request) -> Response:
-        body = await json_body(request)
-        groups, limit, offset = search_request(body)
-        if offset >= self.search_cap:
-            return error_response(
-                400, f"Search results are limited to {self.search_cap}; 'after' must stay below it."
-            )
-        hits = [
-            c
-            for c in self.state.contacts.values()
-            if not groups or any(all(matches(c, f) for f in g) for g in groups)
-        ]
-        name, descending = sort_key(body.get("sorts") or [])
-        hits.sort(key=lambda c: (sortable(c, name), c.id), reverse=descending)
-        reachable = hits[: self.search_cap]
-        names = [str(n) for n in body.get("properties") or []]
-        out: dict[str, Any] = {
-            "total": len(hits),
-            "results": [c.to_json(names) for c in reachable[offset : offset + limit]],
-        }
-        if offset + limit < len(reachable):
-            out["paging"] = {"next": {"after": str(offset + limit)}}
-        return JSONResponse(out)
-
-    async def gdpr_delete(self, request: Request) -> Response:
-        body = await json_body(request)
-        self.state.erase(gdpr_object_id(body), body.get("idProperty"))
-        return Response(status_code=204)
 
     # -- communication preferences v4
 

@@ -3,8 +3,10 @@
 Paths under ``/3.0``; HTTP Basic auth with the API key as password (any user name); problem+json error
 bodies; ``count``/``offset`` paging with ``since_last_changed``/``before_last_changed``/``status`` filters and
 ``sort_field``/``sort_dir``; the batch endpoint's 200-with-``errors`` partial failures; member tags and
-the static segments they are (``sandbox_segments``); marketing permissions; ``delete-permanent``; the compliance-state refusal; and Mailchimp's only limit,
-10 simultaneous connections (the 11th gets a 429).
+the static segments they are; marketing permissions; ``delete-permanent``; the compliance-state refusal;
+and Mailchimp's only limit, 10 simultaneous connections (the 11th gets a 429). The member routes are in
+``sandbox_members``, the segment routes in ``sandbox_segments``; this module holds auth, errors, the
+connection limit and what a person or an admin does in Mailchimp's own UI.
 """
 
 from __future__ import annotations
@@ -26,16 +28,15 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.base import Status
-from connectors.mailchimp.client import BATCH_MAX, MAX_CONNECTIONS
+from connectors.mailchimp.client import MAX_CONNECTIONS
 from connectors.mailchimp.mapping import Construct, format_time, parse_purposes, parse_time, purpose_status
 from connectors.mailchimp.sandbox_data import (
     INTERESTS,
     PERMISSIONS,
     Audience,
     MemberError,
-    page_window,
-    select_fields,
 )
+from connectors.mailchimp.sandbox_members import Members
 from connectors.mailchimp.sandbox_segments import Segments
 from connectors.mailchimp.sandbox_webhooks import build as build_webhook
 from connectors.mailchimp.sandbox_webhooks import kind as webhook_kind
@@ -141,20 +142,23 @@ class MailchimpSandbox:
         self.purposes: dict[str, Construct] = parse_purposes(self.purpose_specs)
         self.audience = Audience(self.clock)
         self.webhooks = WebhookSender(self.name, validate=validation)
+        self.members = Members(self.audience, self._json)
         self.segments = Segments(self.audience, self._json)
         routes = [
             Route("/_sandbox/health", self._health),
             Route("/3.0/ping", self._guard(self._ping)),
-            Route("/3.0/lists/{list_id}", self._guard(self._batch), methods=["POST"]),
-            Route("/3.0/lists/{list_id}/members", self._guard(self._list), methods=["GET"]),
-            Route("/3.0/lists/{list_id}/members", self._guard(self._create), methods=["POST"]),
+            Route("/3.0/lists/{list_id}", self._guard(self.members.batch), methods=["POST"]),
+            Route("/3.0/lists/{list_id}/members", self._guard(self.members.listing), methods=["GET"]),
+            Route("/3.0/lists/{list_id}/members", self._guard(self.members.create), methods=["POST"]),
             Route(
                 "/3.0/lists/{list_id}/members/{ref}",
-                self._guard(self._member),
+                self._guard(self.members.member),
                 methods=["GET", "PUT", "PATCH", "DELETE"],
             ),
             Route(
-                "/3.0/lists/{list_id}/members/{ref}/tags", self._guard(self._tags), methods=["GET", "POST"]
+                "/3.0/lists/{list_id}/members/{ref}/tags",
+                self._guard(self.members.tags),
+                methods=["GET", "POST"],
             ),
             Route("/3.0/lists/{list_id}/segments", self._guard(self.segments.listing), methods=["GET"]),
             Route("/3.0/lists/{list_id}/segments", self._guard(self.segments.create), methods=["POST"]),
@@ -165,7 +169,7 @@ class MailchimpSandbox:
             ),
             Route(
                 "/3.0/lists/{list_id}/members/{ref}/actions/delete-permanent",
-                self._guard(self._forget),
+                self._guard(self.members.forget),
                 methods=["POST"],
             ),
         ]
@@ -303,113 +307,8 @@ class MailchimpSandbox:
         self.bodies.append((request.method, request.url.path, body))
         return body
 
-    def _ref(self, request: Request) -> dict[str, Any]:
-        member = self.audience.find(request.path_params["ref"])
-        if member is None:
-            raise MemberError("Resource Not Found", "The requested resource could not be found.", status=404)
-        return member
-
     async def _health(self, _request: Request) -> Response:
         return JSONResponse({"sandbox": self.name, "members": len(self.audience.members)})
 
     async def _ping(self, _request: Request) -> Response:
         return JSONResponse({"health_status": "Everything's Chimpy!"})
-
-    async def _list(self, request: Request) -> Response:
-        params = dict(request.query_params)
-        count, offset = page_window(params)
-        found = self.audience.query(params)
-        body = {
-            "members": [dict(m, _links=[]) for m in found[offset : offset + count]],
-            "list_id": self.audience.list_id,
-            "total_items": len(found),
-            "_links": [],
-        }
-        return JSONResponse(select_fields(body, params.get("fields"), params.get("exclude_fields")))
-
-    async def _create(self, request: Request) -> Response:
-        member, _ = self.audience.upsert(await self._json(request), update_existing=False)
-        return JSONResponse(member)
-
-    async def _member(self, request: Request) -> Response:
-        if request.method == "GET":
-            return JSONResponse(self._ref(request))
-        if request.method == "DELETE":
-            member = self._ref(request)
-            self.audience.set_member_status(member, "archived")
-            return Response(status_code=204)
-        body = await self._json(request)
-        if request.method == "PATCH":
-            body = {**body, "email_address": self._ref(request)["email_address"]}
-        status_key = (
-            "status_if_new"
-            if request.method == "PUT" and self.audience.find(request.path_params["ref"]) is None
-            else "status"
-        )
-        member, _ = self.audience.upsert(body, update_existing=True, status_key=status_key)
-        return JSONResponse(member)
-
-    async def _batch(self, request: Request) -> Response:
-        body = await self._json(request)
-        members = body.get("members")
-        if not isinstance(members, list):
-            raise MemberError("Invalid Resource", "The resource submitted could not be validated.")
-        if len(members) > BATCH_MAX:
-            raise MemberError("Invalid Resource", f"You can only add up to {BATCH_MAX} members per batch.")
-        created: list[dict[str, Any]] = []
-        updated: list[dict[str, Any]] = []
-        errors: list[dict[str, str]] = []
-        for item in members:
-            try:
-                member, new = self.audience.upsert(
-                    dict(item), update_existing=bool(body.get("update_existing"))
-                )
-            except MemberError as error:
-                errors.append(
-                    {
-                        "email_address": str(item.get("email_address", "")) if isinstance(item, dict) else "",
-                        "error": error.detail,
-                        "error_code": "ERROR_CONTACT_EXISTS"
-                        if error.title == "Member Exists"
-                        else "ERROR_GENERIC",
-                        "field": error.field,
-                        "field_message": error.title if error.field else "",
-                    }
-                )
-                continue
-            (created if new else updated).append(dict(member, _links=[]))
-        return JSONResponse(
-            {
-                "new_members": created,
-                "updated_members": updated,
-                "errors": errors,
-                "total_created": len(created),
-                "total_updated": len(updated),
-                "error_count": len(errors),
-                "_links": [],
-            }
-        )
-
-    async def _tags(self, request: Request) -> Response:
-        member = self._ref(request)
-        if request.method == "GET":
-            return JSONResponse(
-                {
-                    "tags": [
-                        {"id": t["id"], "name": t["name"], "date_added": member["last_changed"]}
-                        for t in member["tags"]
-                    ],
-                    "total_items": len(member["tags"]),
-                    "_links": [],
-                }
-            )
-        body = await self._json(request)
-        tags = body.get("tags")
-        if not isinstance(tags, list):
-            raise MemberError("Invalid Resource", "The resource submitted could not be validated.", "tags")
-        self.audience.set_tags(member, tags)
-        return Response(status_code=204)
-
-    async def _forget(self, request: Request) -> Response:
-        self.audience.forget(self._ref(request))
-        return Response(status_code=204)

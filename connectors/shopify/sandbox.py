@@ -2,7 +2,8 @@
 
 ``POST /admin/api/{version}/graphql.json`` with ``X-Shopify-Access-Token``. Every document is parsed,
 validated and executed by graphql-core on ``admin_subset.graphql`` (Shopify's own types, fields and
-arguments for everything modelled here), with resolvers over the in-memory shop, so any valid document the
+arguments for everything modelled here), with resolvers over the in-memory shop (the root fields are
+``sandbox_fields``), so any valid document the
 sandbox models (the connector's, the official SDK's) gets a real answer and an invalid one gets GraphQL's
 error shape. Query cost is charged to a leaky bucket reported in ``extensions.cost``; an empty bucket
 answers ``THROTTLED``.
@@ -40,19 +41,15 @@ from starlette.types import ASGIApp
 from connectors.base import Status
 from connectors.sandbox import Clock, FaultInjector, Faults, recorder
 from connectors.shopify.documents import MAX_QUERY_COST
-from connectors.shopify.mapping import CONSENT, READ_ONLY_STATES, format_time
+from connectors.shopify.mapping import CONSENT, format_time
 from connectors.shopify.sandbox_data import (
-    WRITABLE_STATES,
     CostBucket,
     Customer,
     LineItem,
     Order,
-    connect,
-    customer_fields,
-    matcher,
     normalise_tags,
-    order_fields,
 )
+from connectors.shopify.sandbox_fields import RootFields
 from connectors.shopify.sandbox_webhooks import CONSENT_TOPIC, UPDATE_TOPIC
 from connectors.shopify.sandbox_webhooks import build as build_webhook
 from connectors.shopify.schema import actual_cost, load_schema, query_cost
@@ -93,6 +90,7 @@ class ShopifySandbox:
         self._order_numbers = itertools.count(1001)
         self._app: ASGIApp | None = None
         self.webhooks = WebhookSender(self.name)
+        self.fields = RootFields(self)
 
     # --- the Sandbox protocol --------------------------------------------------------------------------
 
@@ -331,97 +329,12 @@ class ShopifySandbox:
     def _resolve(self, source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:  # type: ignore[type-arg]
         if info.parent_type not in (self.schema.query_type, self.schema.mutation_type):
             return default_field_resolver(source, info, **args)
-        handler = getattr(self, f"_root_{info.field_name}", None)
+        handler = getattr(self.fields, f"root_{info.field_name}", None)
         if handler is None:
             raise GraphQLError(
                 f"The Shopify sandbox does not model {info.parent_type.name}.{info.field_name}"
             )
         return handler(**args)
-
-    # Root fields (names follow the schema's fields).
-
-    def _root_customers(self, **args: Any) -> dict[str, Any]:
-        matches = matcher(args.get("query"), customer_fields())
-        # Paged on the sort fields alone; only the page's customers are rendered in full (a list of
-        # a hundred thousand customers would otherwise be rendered for every page).
-        keys = [
-            {"id": c.gid, "updatedAt": c.updated_at, "createdAt": c.created_at, "customer": c}
-            for c in self.customers.values()
-            if matches(c)
-        ]
-        page = connect(keys, args)
-        full = {id(key): key["customer"].node() for key in page["nodes"]}
-        page["nodes"] = [full[id(key)] for key in page["nodes"]]
-        page["edges"] = [{**edge, "node": full[id(edge["node"])]} for edge in page["edges"]]
-        return page
-
-    def _root_customer(self, id: str) -> dict[str, Any] | None:
-        customer = self.customers.get(_numeric_id(id, "Customer"))
-        return customer.node() if customer else None
-
-    def _root_orders(self, **args: Any) -> dict[str, Any]:
-        matches = matcher(args.get("query"), order_fields())
-        nodes = [o.node(self.customers.get(o.customer_id or 0)) for o in self.orders.values() if matches(o)]
-        return connect(nodes, args)
-
-    def _root_customerEmailMarketingConsentUpdate(self, input: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        consent = input["emailMarketingConsent"]
-        state = consent["marketingState"]
-        customer = self.customers.get(_numeric_id(input["customerId"], "Customer"))
-
-        def refuse(code: str, path: list[str], message: str) -> dict[str, Any]:
-            return {"customer": None, "userErrors": [{"code": code, "field": path, "message": message}]}
-
-        if customer is None:
-            return refuse("INVALID", ["input", "customerId"], "Customer not found")
-        if state not in WRITABLE_STATES:
-            return refuse(
-                "INCLUSION",
-                ["input", "emailMarketingConsent", "marketingState"],
-                f"Marketing state {state} is not included in the list: SUBSCRIBED, UNSUBSCRIBED, PENDING",
-            )
-        if not customer.email:
-            return refuse("INVALID", ["input", "customerId"], "Customer must have an email address")
-        if customer.marketing_state in READ_ONLY_STATES:
-            return refuse(
-                "INVALID",
-                ["input", "emailMarketingConsent", "marketingState"],
-                f"Email marketing consent of a {customer.marketing_state} customer cannot be changed",
-            )
-        level = consent.get("marketingOptInLevel") or customer.opt_in_level or "SINGLE_OPT_IN"
-        if (customer.marketing_state, customer.opt_in_level) != (state, level):
-            now = format_time(self.clock.now())
-            customer.marketing_state, customer.opt_in_level = state, level
-            customer.consent_updated_at = consent.get("consentUpdatedAt") or now
-            customer.updated_at = now
-        return {"customer": customer.node(), "userErrors": []}
-
-    def _root_tagsAdd(self, id: str, tags: list[str]) -> dict[str, Any]:  # noqa: N802
-        return self._change_tags(id, tags, add=True)
-
-    def _root_tagsRemove(self, id: str, tags: list[str]) -> dict[str, Any]:  # noqa: N802
-        return self._change_tags(id, tags, add=False)
-
-    def _change_tags(self, gid: str, tags: list[str], *, add: bool) -> dict[str, Any]:
-        customer = self.customers.get(_numeric_id(gid, "Customer"))
-        if customer is None:
-            return {"node": None, "userErrors": [{"field": ["id"], "message": "Resource not found"}]}
-        if add:
-            updated = normalise_tags([*customer.tags, *tags])
-        else:
-            gone = {tag.strip().lower() for tag in tags}
-            updated = [tag for tag in customer.tags if tag.lower() not in gone]
-        if updated != customer.tags:
-            customer.tags = updated
-            customer.updated_at = format_time(self.clock.now())
-        return {"node": customer.node(), "userErrors": []}
-
-
-def _numeric_id(gid: str, kind: str) -> int:
-    match = re.fullmatch(rf"gid://shopify/{kind}/(\d+)", gid or "")
-    if match is None:
-        raise GraphQLError(f"Invalid global id '{gid}'", extensions={"code": "argumentLiteralsIncompatible"})
-    return int(match.group(1))
 
 
 def _formatted(error: GraphQLError, code: str) -> dict[str, Any]:

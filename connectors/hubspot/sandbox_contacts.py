@@ -1,0 +1,92 @@
+"""The HubSpot sandbox's CRM contact routes: list, create, search and GDPR-delete contacts.
+
+``GET``/``POST /crm/v3/objects/contacts`` (``after`` cursor, limit <= 100), ``POST .../search`` (filter
+groups, one sort, limit <= 200, offset ``after``, at most ``search_cap`` results per query; VENDOR-APIS.md
+4.2) and ``POST .../gdpr-delete``, with HubSpot's answer and error shapes over the portal's state.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from connectors.hubspot.sandbox_data import HubSpotState
+from connectors.hubspot.sandbox_requests import (
+    contact_properties,
+    error_response,
+    gdpr_object_id,
+    json_body,
+    matches,
+    parse_int,
+    property_names,
+    search_request,
+    sort_key,
+    sortable,
+)
+
+
+class Portal(Protocol):
+    """What the contact routes read and change: the portal's state and its search result cap."""
+
+    state: HubSpotState
+    search_cap: int
+
+
+class ContactRoutes:
+    def __init__(self, portal: Portal) -> None:
+        self.portal = portal
+
+    async def listing(self, request: Request) -> Response:
+        query = request.query_params
+        limit = parse_int(query.get("limit", "10"), "limit", 1, 100)
+        after = parse_int(query.get("after", "0"), "after", 0, None)
+        names = property_names(query.getlist("properties"))
+        ordered = sorted(c for c in self.portal.state.contacts if c >= after)
+        body: dict[str, Any] = {
+            "results": [self.portal.state.contacts[i].to_json(names) for i in ordered[:limit]]
+        }
+        if len(ordered) > limit:
+            following = str(ordered[limit])
+            link = f"{request.base_url}crm/v3/objects/contacts?after={following}&limit={limit}"
+            body["paging"] = {"next": {"after": following, "link": link}}
+        return JSONResponse(body)
+
+    async def create(self, request: Request) -> Response:
+        properties = contact_properties(await json_body(request))
+        email = properties.get("email")
+        existing = self.portal.state.find(email) if email is not None else None
+        if existing is not None:
+            return error_response(409, f"Contact already exists. Existing ID: {existing.id}")
+        contact = self.portal.state.create(email, {k: v for k, v in properties.items() if k != "email"})
+        return JSONResponse(contact.to_json(list(properties)), status_code=201)
+
+    async def search(self, request: Request) -> Response:
+        body = await json_body(request)
+        groups, limit, offset = search_request(body)
+        if offset >= self.portal.search_cap:
+            return error_response(
+                400, f"Search results are limited to {self.portal.search_cap}; 'after' must stay below it."
+            )
+        hits = [
+            c
+            for c in self.portal.state.contacts.values()
+            if not groups or any(all(matches(c, f) for f in g) for g in groups)
+        ]
+        name, descending = sort_key(body.get("sorts") or [])
+        hits.sort(key=lambda c: (sortable(c, name), c.id), reverse=descending)
+        reachable = hits[: self.portal.search_cap]
+        names = [str(n) for n in body.get("properties") or []]
+        out: dict[str, Any] = {
+            "total": len(hits),
+            "results": [c.to_json(names) for c in reachable[offset : offset + limit]],
+        }
+        if offset + limit < len(reachable):
+            out["paging"] = {"next": {"after": str(offset + limit)}}
+        return JSONResponse(out)
+
+    async def gdpr_delete(self, request: Request) -> Response:
+        body = await json_body(request)
+        self.portal.state.erase(gdpr_object_id(body), body.get("idProperty"))
+        return Response(status_code=204)

@@ -1,0 +1,306 @@
+"""One reconciliation run, the imperative shell around the pure core:
+drain outbox -> pull -> observe -> ledger -> decide -> plan -> outbox -> push -> log.
+
+Connectors are pulled and pushed concurrently; each page is one transaction (its events, snapshot and
+cursor commit together), and planning walks the affected people in chunks, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from connectors.base import (
+    Action,
+    Connector,
+    ContactRecord,
+    Outcome,
+    Page,
+    PurchaseRecord,
+    PushResult,
+    RecordError,
+)
+from sync_worker import awaited, due, outbox, runlog, snapshot
+from sync_worker.ledger_port import ErasureRequest, LedgerPort, ObservedEvent
+from sync_worker.logs import get_logger
+from sync_worker.observe import ACCOUNT, Seen, observe
+from sync_worker.plan import Person, plan
+from sync_worker.progress import NoProgress, Progress
+from sync_worker.read_back import read_back
+from sync_worker.retry_budget import stuck_optouts, with_retry_budget
+from sync_worker.run_report import (
+    ConnectorCounts,
+    RunReport,
+    count_planned,
+    purpose_label,
+    push_result_text,
+    run_status,
+)
+from sync_worker.trigger import WebhookFact
+from sync_worker.webhook_facts import take_facts
+
+Clock = Callable[[], datetime]
+CHUNK = 1000
+RESTRICTIVE = [a for a in Action if a != Action.SUBSCRIBE]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Reconciliation:
+    """The parts one run works with; built by ``run_once`` (or a test) and used once."""
+
+    engine: Engine
+    connectors: Mapping[str, Connector]
+    ledger: LedgerPort
+    purposes: Sequence[str]
+    secret: bytes
+    clock: Clock = utc_now
+    chunk: int = CHUNK
+    progress: Progress = field(default_factory=NoProgress)
+    # The caller holds every connector's lease: claims left in flight by a dead process are taken at once.
+    leased: bool = False
+
+    async def run(
+        self,
+        *,
+        trigger: str,
+        dry_run: bool = False,
+        full: bool = False,
+        emails: Iterable[str] | None = None,
+        facts: Sequence[WebhookFact] = (),
+        run_id: str | None = None,
+    ) -> RunReport:
+        """A run of everyone (pull every stream), or of the people in ``emails`` and ``facts`` only.
+
+        Webhook ``facts`` are the vendor's record of a change: observed and recorded like a pulled page,
+        then only those people are planned against the last snapshot of every other system and pushed.
+        """
+        now = self.clock()
+        report = RunReport(run_id or uuid.uuid4().hex[:12], trigger, dry_run, now)
+        report.counts = {name: ConnectorCounts() for name in self.connectors}
+        log = get_logger(run_id=report.run_id)
+        with self.engine.begin() as conn:
+            runlog.start_run(conn, report.run_id, trigger, dry_run, now)
+        try:
+            if not dry_run:
+                with self.engine.begin() as conn:
+                    outbox.supersede_subscribes(conn, report.run_id, now)
+                # A crashed run's restrictive changes go out first: no opt-out waits on a pull (R25).
+                await self._push(report, now, RESTRICTIVE)
+            if facts:
+                done = await read_back(self.engine, self.connectors, facts, report.run_id)
+                for name, page in done.pages:
+                    self._take(name, page, report.run_id, report.counts[name], now)
+                for name, error in done.failed.items():
+                    report.counts[name].error = error
+                emails = sorted({*(emails or ()), *done.emails, *self._take_facts(done.rest, report, now)})
+            if emails is None:
+                await asyncio.gather(*(self._pull(name, report, now, full) for name in self.connectors))
+            targets = sorted(set(emails)) if emails is not None else None
+            self._plan(report, now, targets, full)
+            if not dry_run:
+                await self._push(report, now, None)
+                self._finish_erasures(now)
+                self._report_stuck_optouts(report)
+        except Exception as error:
+            report.error = f"{type(error).__name__}: {error}"
+            log.exception("run_failed", error=report.error)
+        report.ended_at = self.clock()
+        report.status = run_status(report)
+        with self.engine.begin() as conn:
+            counts = {name: vars(c) for name, c in report.counts.items()}
+            runlog.finish_run(
+                conn,
+                report.run_id,
+                status=report.status,
+                counts=counts,
+                now=report.ended_at,
+                error=report.error,
+            )
+        log.info("run_summary", **report.summary())
+        return report
+
+    async def _pull(self, name: str, report: RunReport, now: datetime, full: bool) -> None:
+        connector, counts = self.connectors[name], report.counts[name]
+        log = get_logger(run_id=report.run_id, connector=name)
+        try:
+            with self.engine.begin() as conn:
+                cursors = snapshot.load_cursors(conn, name)
+            for info in connector.capabilities().streams:
+                since = None if full or not info.incremental else cursors.get(info.name)
+                pages = 0
+                async for page in connector.pull(info.name, since=since):
+                    self._take(name, page, report.run_id, counts, now)
+                    pages += 1
+                    self.progress.pulled_page(name, info.name, pages, len(page.records))
+        except Exception as error:  # one vendor failing leaves the others' runs intact
+            counts.error = f"{type(error).__name__}: {error}"
+            log.warning("pull_failed", error=counts.error)
+
+    def _take(self, system: str, page: Page, run_id: str, counts: ConnectorCounts, now: datetime) -> None:
+        """One page, one transaction: ledger events, snapshot, echo marks, rejects and the cursor."""
+        contacts = {r.email: r for r in page.records if isinstance(r, ContactRecord)}
+        purchases = [r for r in page.records if isinstance(r, PurchaseRecord)]
+        counts.pulled += len(page.records)
+        with self.engine.begin() as conn:
+            emails = list(contacts)
+            previous = snapshot.load_seen(conn, emails, system) if emails else {}
+            pushed = outbox.awaiting_echo(conn, system, emails) if emails else {}
+            events: list[ObservedEvent] = []
+            seen: dict[str, Seen] = {}
+            for email, record in contacts.items():
+                result = observe(previous.get(email, {}).get(system), record, pushed.get(email, {}), now)
+                events.extend(result.events)
+                seen[email] = result.seen
+                counts.echoes += len(result.echoes)
+                outbox.verify(conn, system, email, sorted(result.echoes), outcome="echo", now=now)
+                outbox.verify(conn, system, email, sorted(result.mismatches), outcome="differs", now=now)
+            recorded = self.ledger.record(conn, events, purchases)
+            counts.events += recorded.inserted
+            snapshot.save_seen(conn, system, seen, now)
+            snapshot.mark_dirty(conn, sorted({p.email for p in purchases}))
+            # Records the vendor's data or the ledger refused: the operator reviews them in `sync-worker log`.
+            # One vendor record feeds several events (one per purpose): its refusal is listed once.
+            rejected = list(dict.fromkeys([*page.errors, *recorded.rejected]))
+            counts.rejected_records += len(rejected)
+            runlog.log_rejected(conn, run_id, rejected)
+            if page.checkpoint is not None:
+                snapshot.save_cursor(conn, system, page.stream, page.checkpoint, now)
+        _warn_rejected(run_id, rejected)
+
+    def _take_facts(self, facts: Sequence[WebhookFact], report: RunReport, now: datetime) -> set[str]:
+        purposes = {name: c.capabilities().purposes for name, c in self.connectors.items()}
+        with self.engine.begin() as conn:
+            taken = take_facts(conn, self.ledger, facts, purposes, now=now, run_id=report.run_id)
+            runlog.log_rejected(conn, report.run_id, taken.rejected)
+        for error in taken.rejected:
+            report.counts[error.system].rejected_records += 1
+        _warn_rejected(report.run_id, taken.rejected)
+        for name, counts in report.counts.items():
+            counts.pulled += sum(1 for fact in facts if fact.system == name)
+            counts.events += taken.events[name]
+            counts.echoes += taken.echoes[name]
+        return taken.emails
+
+    def _plan(self, report: RunReport, now: datetime, targets: list[str] | None, full: bool) -> None:
+        capabilities = {name: c.capabilities() for name, c in self.connectors.items()}
+        with self.engine.begin() as conn:
+            erasures = {r.email: r for r in self.ledger.erasures(conn)}
+        chunks: Iterable[list[str]]
+        if targets is not None:
+            chunks = [targets[i : i + self.chunk] for i in range(0, len(targets), self.chunk)]
+        else:
+            chunks = self._people(dirty_only=not full, now=now)
+        todo_erasures = sorted(erasures)
+        for batch in [
+            *chunks,
+            *(todo_erasures[i : i + self.chunk] for i in range(0, len(todo_erasures), self.chunk)),
+        ]:
+            with self.engine.begin() as conn:
+                decisions = self.ledger.decide(conn, batch, self.purposes, now)
+                seen = snapshot.load_seen(conn, batch)
+                flying = outbox.in_flight(conn, batch)
+                pushed = awaited.unconfirmed(conn, batch)
+                people = [
+                    Person(
+                        email=email,
+                        decisions=decisions.get(email, {}),
+                        seen=awaited.as_shown(seen.get(email, {}), pushed.accepted.get(email, {})),
+                        quarantined=any(d.quarantined for d in decisions.get(email, {}).values()),
+                        erasure=email in erasures,
+                        in_flight=frozenset(flying.get(email, set())),
+                    )
+                    for email in batch
+                ]
+                fresh = awaited.not_refused(plan(people, capabilities, report.run_id), pushed.refused)
+                budget = with_retry_budget(conn, fresh)
+                planned = budget.planned
+                report.subscribes_given_up.update(item.change.system for item in budget.given_up)
+                runlog.log_changes(conn, report.run_id, planned, self.secret, report.dry_run)
+                if not report.dry_run:
+                    outbox.enqueue(conn, report.run_id, planned, now, budget.spent)
+                    snapshot.mark_clean(conn, batch)
+                    due.save(conn, {e: due.earliest(decisions.get(e, {}).values()) for e in batch})
+            count_planned(report, planned)
+
+    def _people(self, *, dirty_only: bool, now: datetime) -> Iterable[list[str]]:
+        """Everyone in the snapshot, or (incremental) the dirty people and those whose decision time alone
+        may have changed since it was planned; keyset-paged in email order, so memory stays bounded."""
+        after = ""
+        while True:
+            with self.engine.begin() as conn:
+                batch = snapshot.next_people(conn, after, dirty_only=dirty_only, limit=self.chunk)
+                if dirty_only:
+                    timed = due.next_due(conn, after, now, limit=self.chunk)
+                    batch = sorted({*batch, *timed})[: self.chunk]
+            if not batch:
+                return
+            yield batch
+            after = batch[-1]
+
+    async def _push(self, report: RunReport, now: datetime, actions: Sequence[Action] | None) -> None:
+        async def one(name: str) -> list[PushResult]:
+            return await outbox.push_system(
+                self.engine,
+                self.connectors[name],
+                now,
+                actions=actions,
+                on_batch=lambda size: self.progress.pushed_batch(name, size),
+                leased=self.leased,
+            )
+
+        answers = await asyncio.gather(*(one(name) for name in self.connectors))
+        texts: dict[str, str] = {}
+        with self.engine.begin() as conn:
+            slots = outbox.slots_of(conn, [r.key for results in answers for r in results])
+        for name, results in zip(self.connectors, answers, strict=True):
+            for result in results:
+                accepted = result.outcome == Outcome.ACCEPTED
+                if accepted:
+                    report.counts[name].pushed += 1
+                else:
+                    report.counts[name].failed += 1
+                report.pushes[name, purpose_label(slots.get(result.key, ACCOUNT)), accepted] += 1
+                texts[result.key] = push_result_text(result)
+        with self.engine.begin() as conn:
+            runlog.log_push_results(conn, texts)
+
+    def _report_stuck_optouts(self, report: RunReport) -> None:
+        """R25: an opt-out that has not reached a system is an error of every run until it has."""
+        with self.engine.begin() as conn:
+            report.stuck_optouts = stuck_optouts(conn)
+        for stuck in report.stuck_optouts:
+            get_logger(run_id=report.run_id, connector=stuck.system).error(
+                "optouts_not_propagated",
+                failing=stuck.failing,
+                refused=stuck.refused,
+                oldest=stuck.oldest.isoformat(),
+            )
+        for system, count in sorted(report.subscribes_given_up.items()):
+            get_logger(run_id=report.run_id, connector=system).warning("subscribes_given_up", count=count)
+
+    def _finish_erasures(self, now: datetime) -> None:
+        """An erasure is complete once every system has accepted its part; then the snapshot forgets."""
+        with self.engine.begin() as conn:
+            requests: Sequence[ErasureRequest] = self.ledger.erasures(conn)
+            for request in requests:
+                if outbox.all_done(conn, request.email):
+                    snapshot.forget(conn, request.email)
+                    due.forget(conn, [request.email])
+                    outbox.forget(conn, request.email)
+                    self.ledger.complete_erasure(conn, request, now)
+
+
+def _warn_rejected(run_id: str, errors: Iterable[RecordError]) -> None:
+    for error in errors:
+        get_logger(run_id=run_id, connector=error.system).warning(
+            "record_rejected", record_id=error.record_id, field=error.field, error=error.message
+        )
