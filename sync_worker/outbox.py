@@ -33,6 +33,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Index,
     Text,
     and_,
     delete,
@@ -58,6 +59,10 @@ STATUS_VALUES = frozenset(s.value for s in Status)
 
 class OutboxItem(SQLModel, table=True):
     __tablename__ = "outbox_item"
+    # Planning asks per batch of people for their open or unconfirmed items (email IN ... AND state IN
+    # ...). With only single-column indexes SQLite takes the state index, which during a first run holds
+    # every pending item: each batch then reads the whole outbox. The pair serves both constraints.
+    __table_args__ = (Index("ix_outbox_item_email_state", "email", "state"),)
 
     key: str = Field(primary_key=True)
     run_id: str = Field(index=True)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, DateTime, delete, insert, select, update
+from sqlalchemy import JSON, Column, Connection, DateTime, Index, delete, insert, select, update
 from sqlmodel import Field, SQLModel
 
 from connectors.base import GlobalState, Status
@@ -36,6 +36,10 @@ class Cursor(SQLModel, table=True):
 
 class ObservedPerson(SQLModel, table=True):
     __tablename__ = "observed_person"
+    # Incremental runs page the dirty people in email order (next_people). After a pull of everyone all
+    # are dirty, and the dirty index alone made each page sort every dirty row; (dirty, email) hands them
+    # out in order, so a page reads about its own rows.
+    __table_args__ = (Index("ix_observed_person_dirty_email", "dirty", "email"),)
 
     system: str = Field(primary_key=True)
     # Indexed on its own: planning reads the snapshot by person (load_seen, next_people), which the

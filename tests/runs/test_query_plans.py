@@ -1,0 +1,36 @@
+"""Planning's per-batch reads use an index that serves all their constraints (SQLite's own plan).
+
+Without the two-column indexes (migration 0007) SQLite took the single state or dirty index, which on a
+first run holds every row: each batch of people then read the whole outbox or snapshot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from sync_worker import db
+
+QUERIES = {
+    # outbox.in_flight and awaited.unconfirmed: a batch's open or unconfirmed items
+    "SELECT email, system, slot FROM outbox_item WHERE email IN ('a', 'b') "
+    "AND state IN ('pending', 'in_flight', 'failed')": "ix_outbox_item_email_state",
+    "SELECT email FROM outbox_item WHERE email IN ('a', 'b') AND state IN ('done', 'parked') "
+    "AND verified IS NULL": "ix_outbox_item_email_state",
+    # snapshot.next_people(dirty_only=True): the next page of dirty people in email order
+    "SELECT DISTINCT email FROM observed_person WHERE email > '' AND dirty = 1 "
+    "ORDER BY email LIMIT 1000": "ix_observed_person_dirty_email",
+}
+
+
+@pytest.mark.parametrize(("query", "index"), QUERIES.items())
+def test_batch_reads_use_the_two_column_index(tmp_path: Path, query: str, index: str) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {query}")))
+    engine.dispose()
+    assert f"INDEX {index} " in plan, plan
+    assert "TEMP B-TREE FOR DISTINCT" not in plan, plan
