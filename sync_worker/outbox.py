@@ -67,7 +67,7 @@ class OutboxItem(SQLModel, table=True):
     key: str = Field(primary_key=True)
     run_id: str = Field(index=True)
     system: str = Field(index=True)
-    email: str = Field(index=True)
+    email: str  # indexed first in (email, state) below, which serves reads by email alone too
     slot: str
     action: str
     change: str = Field(sa_column=Column(Text, nullable=False))  # the Change as JSON

@@ -51,7 +51,7 @@ class ObservedPerson(SQLModel, table=True):
     statuses: str
     tags: list[str] | None = Field(default=None, sa_column=Column(JSON))
     observed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    dirty: bool = Field(default=True, index=True)
+    dirty: bool = True  # indexed first in (dirty, email) above
 
 
 CURSORS: Any = Cursor.__table__  # type: ignore[attr-defined]
