@@ -67,6 +67,9 @@ class Reconciliation:
     progress: Progress = field(default_factory=NoProgress)
     # The caller holds every connector's lease: claims left in flight by a dead process are taken at once.
     leased: bool = False
+    # ``connectors`` are all the enabled ones. A run of some of them (``--connector``, a replica holding
+    # some leases) plans for those systems alone, so the people it plans stay dirty for a complete run.
+    complete: bool = True
 
     async def run(
         self,
@@ -227,7 +230,8 @@ class Reconciliation:
                 runlog.log_changes(conn, report.run_id, planned, self.secret, report.dry_run)
                 if not report.dry_run:
                     outbox.enqueue(conn, report.run_id, planned, now, budget.spent)
-                    snapshot.mark_clean(conn, batch)
+                    if self.complete:
+                        snapshot.mark_clean(conn, batch)
                     due.save(conn, {e: due.earliest(decisions.get(e, {}).values()) for e in batch})
             count_planned(report, planned)
 

@@ -92,7 +92,7 @@ def run_once(
                 connectors[name] = connector_class(name).from_settings(settings, transport=transport, **extra)
             reconciliation = Reconciliation(
                 engine, connectors, ledger, tuple(settings.policy.purposes), secret or b"", now,
-                progress=progress or NoProgress(), leased=leased,
+                progress=progress or NoProgress(), leased=leased, complete=only is None,
             )  # fmt: skip
             report = await reconciliation.run(
                 trigger=trigger, dry_run=dry_run, full=full, emails=emails, facts=facts

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from connectors.base import Status
+from sync_worker import db
+from sync_worker.lease import build_leases
 from tests.crash.stage import PEOPLE, RUN_TIMEOUT, Shop, shop
 from tests.service.watched import Watched
 
@@ -67,6 +69,36 @@ def test_two_replicas_at_once_push_each_opt_out_once(postgres_url: str, tmp_path
         assert stage.duplicate_events() == []
         stage.run_once()  # reads back the echoes
         assert stage.run_once()["changes"] == 0
+
+
+def test_a_replica_holding_some_leases_leaves_its_people_planned_for_the_rest(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The replica that gets only the Klaviyo lease pulls the opt-outs and plans for Klaviyo alone; the
+    next complete run, incremental, still carries them to the three others (R25)."""
+    with shop(postgres_url) as stage:
+        opt_out_everyone(stage)
+        engine = db.make_engine(postgres_url)
+        leases = build_leases(engine)
+        elsewhere = [leases.try_acquire(name) for name in OTHERS]  # another replica holds these
+        try:
+            assert all(elsewhere)
+            alone = replica(stage, tmp_path)
+            try:
+                assert turn_taken(alone) == "run.finished"
+                assert alone.stop() == 0
+            finally:
+                alone.close()
+        finally:
+            for lease in elsewhere:
+                if lease is not None:
+                    lease.release()
+            engine.dispose()
+        assert stage.withdrawals() >= len(PEOPLE)  # the replica read and recorded the opt-outs
+        assert set(stage.not_off()) == set(PEOPLE)  # ... and pushed nowhere else: not its leases
+        stage.tick()
+        stage.run_once()
+        assert stage.not_off() == {}
 
 
 def test_replica_killed_mid_push_loses_nothing_and_the_next_replica_pushes_once(

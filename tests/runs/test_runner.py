@@ -36,7 +36,8 @@ class World:
         for vendor in self.vendors:
             vendor.add(email, status, **kw)  # type: ignore[arg-type]
 
-    async def run(self, **kw: object) -> RunReport:
+    async def run(self, only: str | None = None, **kw: object) -> RunReport:
+        """One run of every vendor, or of the one named ``only`` (``--connector``, a partial lease)."""
         self.now += timedelta(minutes=1)
         moment = self.now
 
@@ -45,7 +46,8 @@ class World:
 
         reconciliation = Reconciliation(
             engine=self.engine,
-            connectors={v.name: v.connector() for v in self.vendors},
+            connectors={v.name: v.connector() for v in self.vendors if only in (None, v.name)},
+            complete=only is None,
             ledger=self.ledger,
             purposes=PURPOSES,
             secret=b"test-secret",
@@ -114,6 +116,23 @@ async def test_echo_of_our_push_is_not_evidence_and_the_next_run_is_a_no_op(worl
     quiet = await world.run()
     assert (quiet.planned, quiet.status) == (0, "success")
     assert world.pushed() == pushes_before
+
+
+async def test_a_run_of_one_connector_leaves_its_people_to_plan_for_the_others(world: World) -> None:
+    """A run of some connectors only (``--connector``, or a replica holding some leases) plans for those
+    alone; the people whose state it read stay to be planned for the rest, so an opt-out it pulled
+    reaches them in the next run of everything, incremental as it is (R25)."""
+    for purpose in PURPOSES:
+        world.ledger.grant("jan@example.nl", purpose)
+    world.everywhere("jan@example.nl", Status.SUBSCRIBED)
+    await world.run()
+    world.klaviyo.set_status("jan@example.nl", "newsletter", Status.UNSUBSCRIBED)
+    alone = await world.run(only="klaviyo")
+    assert (alone.counts["klaviyo"].events, alone.planned) == (1, 0)  # Klaviyo shows the opt-out already
+    assert world.mailchimp.status("jan@example.nl", "newsletter") == Status.SUBSCRIBED  # not its run
+    await world.run()
+    assert world.mailchimp.status("jan@example.nl", "newsletter") == Status.UNSUBSCRIBED
+    assert world.shopify.status("jan@example.nl", "newsletter") == Status.UNSUBSCRIBED
 
 
 async def test_systems_that_disagree_settle_restrictively_without_ping_pong(world: World) -> None:
