@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -51,6 +52,18 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         return max(0.0, float(parsedate_to_datetime(value).timestamp()) - time.time())
     except (TypeError, ValueError):
         return None
+
+
+def date_of(response: httpx.Response) -> datetime | None:
+    """The answer's ``Date`` header as an aware datetime, or None when it has none or a bad one."""
+    value = response.headers.get("Date")
+    if value is None:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 @dataclass(frozen=True)
@@ -169,6 +182,10 @@ class VendorHTTP:
         self.semaphore = asyncio.Semaphore(concurrency)
         self.budget = budget
         self.counters = Counters()
+        # The vendor's clock: the Date header of the latest answer. Read right after awaiting a request,
+        # it is that request's own answer's (nothing else runs in between): a pull seals its watermark
+        # with it (pagination.Watermark.sealed_by).
+        self.vendor_date: datetime | None = None
 
     def _count_retry(self, error: BaseException | None) -> None:
         self.counters.retries += 1
@@ -193,6 +210,7 @@ class VendorHTTP:
                 raise TransientError(self.system, f"time-out: {error!r}") from error
             except httpx.TransportError as error:
                 raise TransientError(self.system, f"connection failed: {error!r}") from error
+        self.vendor_date = date_of(response)
         failure = self.raise_for(response)
         if failure is not None:
             raise failure

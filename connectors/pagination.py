@@ -64,15 +64,25 @@ class Watermark:
     Pulling again from a watermark re-reads the records stamped ``at`` (a vendor may add more with the same
     stamp after we read) and drops only those whose key was seen: nothing at the boundary is lost, nothing
     is taken twice.
+
+    A ``sealed`` watermark has read every record stamped ``at`` or earlier: the vendor's own clock (its
+    ``Date`` header) had passed that second when the pull began, so nothing can be stamped ``at`` any
+    more. The next pull asks only for what is newer, and a quiet pull reads nothing again.
     """
 
     at: datetime | None = None
     keys: frozenset[str] = frozenset()
+    sealed: bool = False
+
+    @property
+    def inclusive(self) -> bool:
+        """Whether the next pull must ask for records stamped ``at`` itself (a closed boundary)."""
+        return not self.sealed
 
     def admits(self, key: str, stamp: datetime | None) -> bool:
         if self.at is None or stamp is None:
             return True
-        return stamp > self.at or (stamp == self.at and key not in self.keys)
+        return stamp > self.at or (stamp == self.at and not self.sealed and key not in self.keys)
 
     def advance(
         self, seen: Iterable[tuple[str, datetime | None]], ceiling: datetime | None = None
@@ -85,18 +95,30 @@ class Watermark:
         the echo of our own push). Stopping short of that second makes the next pull take it again.
         """
         limit = ceiling.replace(microsecond=0) if ceiling is not None else None
-        at, keys = self.at, set(self.keys)
+        at, keys, sealed = self.at, set(self.keys), self.sealed
         for key, stamp in seen:
             if stamp is None or (limit is not None and stamp >= limit):
                 continue
             if at is None or stamp > at:
-                at, keys = stamp, {key}
-            elif stamp == at:
+                at, keys, sealed = stamp, {key}, False
+            elif stamp == at and not sealed:
                 keys.add(key)
-        return Watermark(at, frozenset(keys))
+        return Watermark(at, frozenset(keys), sealed)
+
+    def sealed_by(self, vendor_now: datetime | None) -> Watermark:
+        """This watermark sealed if the vendor's clock ``vendor_now``, read when the pull began, had left
+        the second ``at``: every record stamped then existed when the pull read past it."""
+        if self.at is None or vendor_now is None or self.sealed:
+            return self
+        if self.at < vendor_now.replace(microsecond=0):
+            return Watermark(self.at, frozenset(), sealed=True)
+        return self
 
     def encode(self) -> str:
-        return json.dumps({"at": self.at.isoformat() if self.at else None, "keys": sorted(self.keys)})
+        data: dict[str, object] = {"at": self.at.isoformat() if self.at else None, "keys": sorted(self.keys)}
+        if self.sealed:
+            data["sealed"] = True
+        return json.dumps(data)
 
     @classmethod
     def decode(cls, cursor: str | None) -> Watermark:
@@ -104,5 +126,7 @@ class Watermark:
             return cls()
         data = json.loads(cursor)
         return cls(
-            datetime.fromisoformat(data["at"]) if data.get("at") else None, frozenset(data.get("keys", []))
+            datetime.fromisoformat(data["at"]) if data.get("at") else None,
+            frozenset(data.get("keys", [])),
+            bool(data.get("sealed", False)),
         )

@@ -15,13 +15,14 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any, Protocol
 
 import httpx
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.base import Status
 from connectors.webhook_sender import WebhookSender
@@ -93,6 +94,29 @@ class FaultInjector:
             await self.app(scope, receive, send)
 
 
+class VendorDate:
+    """ASGI middleware: every answer carries a ``Date`` header from the sandbox's clock, as a vendor's
+    carries its own clock's time (RFC 9110). Connectors seal their watermarks with it."""
+
+    def __init__(self, app: ASGIApp, clock: Clock) -> None:
+        self.app = app
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        date = format_datetime(self.clock.now().astimezone(UTC), usegmt=True).encode()
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                message = {**message, "headers": [*headers, (b"date", date)]}
+            await send(message)
+
+        await self.app(scope, receive, dated)
+
+
 class Clock:
     """The sandbox's notion of now; tests set or advance it to make equal timestamps on purpose."""
 
@@ -149,7 +173,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 def served(app: ASGIApp, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
     """Serve ``app`` over real HTTP in a background thread; yields the base URL, stops on exit."""
     port = port or free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    # date_header off: the sandbox's answers carry its own clock's Date (VendorDate), not the real time.
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", date_header=False)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"sandbox:{port}", daemon=True)
     thread.start()
     try:

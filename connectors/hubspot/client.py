@@ -90,15 +90,18 @@ class HubSpotClient:
             params["after"] = after
         return await self._json("GET", CONTACTS, params=params)
 
-    async def search_contacts(self, since: datetime | None, after: str | None, limit: int) -> JSON:
-        """Contacts modified at or after ``since``, oldest first (HubSpot caps one search at 10,000 results)."""
+    async def search_contacts(
+        self, since: datetime | None, after: str | None, limit: int, *, inclusive: bool = True
+    ) -> JSON:
+        """Contacts modified at or after ``since`` (after it, if not ``inclusive``), oldest first (HubSpot
+        caps one search at 10,000 results)."""
         filters = (
             [
                 {
                     "filters": [
                         {
                             "propertyName": "lastmodifieddate",
-                            "operator": "GTE",
+                            "operator": "GTE" if inclusive else "GT",
                             "value": str(to_millis(since)),
                         }
                     ]

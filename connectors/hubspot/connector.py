@@ -156,11 +156,15 @@ class HubSpotConnector:
 
     async def _pull_changed(self, mark: Watermark, ceiling: datetime) -> AsyncIterator[Page]:
         offset = 0
+        vendor_now: datetime | None = None  # the vendor's clock at the first answer: it seals the watermark
         while True:
             window = mark
             body = await self.client.search_contacts(
-                window.at, str(offset) if offset else None, self.settings.search_page_size
-            )
+                window.at, str(offset) if offset else None, self.settings.search_page_size,
+                inclusive=window.inclusive,
+            )  # fmt: skip
+            if vendor_now is None:
+                vendor_now = self.client.search_http.vendor_date
             results = body.get("results") or []
             records, errors = await self._map(results)
             fresh = [r for r in records if window.admits(r.external_id, r.updated_at)]
@@ -176,7 +180,8 @@ class HubSpotConnector:
                     )
             else:
                 offset = 0  # restart the query from the new watermark
-            yield Page(STREAM, tuple(fresh), tuple(errors), mark.encode(), final)
+            checkpoint = mark.sealed_by(vendor_now) if final else mark
+            yield Page(STREAM, tuple(fresh), tuple(errors), checkpoint.encode(), final)
             if final:
                 return
 

@@ -44,7 +44,7 @@ from connectors.hubspot.sandbox_requests import (
 )
 from connectors.hubspot.sandbox_webhooks import TOPIC, events, optouts
 from connectors.hubspot.sandbox_webhooks import build as build_webhook
-from connectors.sandbox import Clock, FaultInjector, Faults, recorder
+from connectors.sandbox import Clock, FaultInjector, Faults, VendorDate, recorder
 from connectors.webhook_sender import WebhookSender
 
 TOKEN = "pat-eu1-sandbox-0000-0000-000000000000"  # noqa: S105 - the sandbox's own fake credential
@@ -137,7 +137,7 @@ class HubSpotSandbox:
             app = Starlette(
                 routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=recorder(self.requests))]
             )
-            self._app = FaultInjector(self._guard(app), self.faults, error_response)
+            self._app = FaultInjector(VendorDate(self._guard(app), self.clock), self.faults, error_response)
         return self._app
 
     def settings_env(self, base_url: str) -> dict[str, str]:

@@ -115,7 +115,8 @@ class KlaviyoConnector:
         """Profiles changed after the watermark ``since``, oldest change first.
 
         Klaviyo's ``greater-than(updated, t)`` is open; asking from a second before the watermark and
-        dropping the keys already seen there makes the boundary closed (nothing stamped ``t`` is lost).
+        dropping the keys already seen there makes the boundary closed (nothing stamped ``t`` is lost),
+        until the vendor's clock has left that second and the watermark is sealed (``_lower_bound``).
         """
         if stream != "contacts":
             raise KeyError(f"{SYSTEM} has no stream {stream!r}")
@@ -127,10 +128,14 @@ class KlaviyoConnector:
             "page[size]": self.page_size,
         }
         if mark.at is not None:
-            params["filter"] = after_filter("updated", mark.at - timedelta(seconds=1))
+            params["filter"] = after_filter("updated", _lower_bound(mark))
+        vendor_now: datetime | None = None  # the vendor's clock at the first answer: it seals the watermark
 
         async def fetch(url: str | None) -> tuple[dict[str, Any], str | None]:
+            nonlocal vendor_now
             body = await self.client.get_page(url or "/api/profiles", None if url else params)
+            if url is None:
+                vendor_now = self.client.profiles.vendor_date
             return body, (body.get("links") or {}).get("next")
 
         start = mark
@@ -143,12 +148,13 @@ class KlaviyoConnector:
             mark = mark.advance((_key_stamp(item) for item in fresh), ceiling)
             last = not (body.get("links") or {}).get("next")
             final = last and (start.at is None or not self.purposes.list_purposes())
-            yield Page("contacts", records, errors, checkpoint=mark.encode(), final=final)
+            checkpoint = mark.sealed_by(vendor_now) if final else mark
+            yield Page("contacts", records, errors, checkpoint=checkpoint.encode(), final=final)
         if not final:
             joined = await self._joined_since(start, seen, ceiling)
             fresh = await self.client.profiles_by_id(sorted(joined))
             records, errors = await self._map(fresh)
-            mark = mark.advance(joined.items(), ceiling)
+            mark = mark.advance(joined.items(), ceiling).sealed_by(vendor_now)
             yield Page("contacts", records, errors, checkpoint=mark.encode(), final=True)
 
     async def _joined_since(self, start: Watermark, seen: set[str], ceiling: datetime) -> dict[str, datetime]:
@@ -159,7 +165,7 @@ class KlaviyoConnector:
         seen by the next full pull).
         """
         assert start.at is not None
-        where = after_filter("joined_group_at", start.at - timedelta(seconds=1))
+        where = after_filter("joined_group_at", _lower_bound(start))
         found = await asyncio.gather(
             *(self.client.list_members(lid, where) for lid in self.purposes.list_purposes().values())
         )
@@ -340,6 +346,13 @@ class KlaviyoConnector:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _lower_bound(mark: Watermark) -> datetime:
+    """Klaviyo's ``greater-than`` is open: from a second before ``at`` while records stamped ``at`` must be
+    read again (the watermark drops the keys seen there), from ``at`` once the watermark is sealed."""
+    assert mark.at is not None
+    return mark.at - timedelta(seconds=1) if mark.inclusive else mark.at
 
 
 def _key_stamp(item: dict[str, Any]) -> tuple[str, datetime | None]:

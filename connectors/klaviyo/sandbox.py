@@ -45,7 +45,7 @@ from connectors.klaviyo.sandbox_wire import (
     page,
     read_json,
 )
-from connectors.sandbox import Clock, FaultInjector, Faults, recorder
+from connectors.sandbox import Clock, FaultInjector, Faults, VendorDate, recorder
 from connectors.webhook_sender import WebhookSender
 from sync_worker.identity import InvalidEmailError, normalise_email
 
@@ -94,7 +94,7 @@ class KlaviyoSandbox:
             middleware=[Middleware(BaseHTTPMiddleware, dispatch=recorder(self.requests))],
             exception_handlers={Rejected: lambda _request, error: error.response},
         )
-        self._app: ASGIApp = FaultInjector(inner, self.faults, error_response)
+        self._app: ASGIApp = FaultInjector(VendorDate(inner, self.clock), self.faults, error_response)
 
     @property
     def app(self) -> ASGIApp:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -140,13 +140,18 @@ class MailchimpConnector:
         ceiling = self.now() if self.now else None
         offset = 0
         previous: list[Any] = []
+        vendor_now: datetime | None = None  # the vendor's clock at the first answer: it seals the watermark
         while True:
             # One second back: whether Mailchimp's `since_last_changed` is strict or not, the boundary
-            # second is re-read and the Watermark drops what was already seen there.
-            start = position.at - ONE_SECOND if position.at else None
+            # second is re-read and the Watermark drops what was already seen there (sealed: from ``at``).
+            start = position.at
+            if start is not None and position.inclusive:
+                start -= ONE_SECOND
             body = await self.client.list_members(
                 count=self.page_size, offset=offset, since_last_changed=start
             )
+            if vendor_now is None:
+                vendor_now = self.client.http.vendor_date
             members = body.get("members") or []
             records: list[ContactRecord] = []
             errors: list[RecordError] = []
@@ -169,7 +174,8 @@ class MailchimpConnector:
             position = advanced
             saved = saved.advance(seen, ceiling)
             final = len(members) < self.page_size
-            yield Page(STREAM, tuple(records), tuple(errors), checkpoint=saved.encode(), final=final)
+            checkpoint = saved.sealed_by(vendor_now) if final else saved
+            yield Page(STREAM, tuple(records), tuple(errors), checkpoint=checkpoint.encode(), final=final)
             if final:
                 return
 

@@ -41,7 +41,7 @@ from connectors.mailchimp.sandbox_segments import Segments
 from connectors.mailchimp.sandbox_webhooks import build as build_webhook
 from connectors.mailchimp.sandbox_webhooks import kind as webhook_kind
 from connectors.mailchimp.sandbox_webhooks import validation
-from connectors.sandbox import Clock, FaultInjector, Faults, recorder
+from connectors.sandbox import Clock, FaultInjector, Faults, VendorDate, recorder
 from connectors.webhook_sender import WebhookSender
 
 API_KEY = "5f4dcc3b5aa765d61d8327deb882cf99-us21"
@@ -176,7 +176,9 @@ class MailchimpSandbox:
         inner = Starlette(
             routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=recorder(self.requests))]
         )
-        self.limit = ConnectionLimit(FaultInjector(inner, self.faults, fault_response))
+        self.limit = ConnectionLimit(
+            FaultInjector(VendorDate(inner, self.clock), self.faults, fault_response)
+        )
 
     @property
     def app(self) -> ASGIApp:

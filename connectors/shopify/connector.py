@@ -1,7 +1,7 @@
 """Shopify connector: pulls customers (consent, tags) and orders incrementally; pushes consent and tags.
 
-Both streams are read sorted by ``updatedAt`` with a closed-boundary watermark (``updated_at:>='...'``), so
-each page checkpoints. Pushes go in batches of aliased mutations onto the customer id the pull saw; only
+Both streams are read sorted by ``updatedAt`` with a closed-boundary watermark (``updated_at:>='...'``,
+``>`` once sealed by Shopify's clock), so each page checkpoints. Pushes go in batches of aliased mutations onto the customer id the pull saw; only
 customers without one are first found by e-mail in one aliased read, which also gives their consent
 state. REDACTED and INVALID are Shopify's read-only facts and are refused, never retried.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -124,7 +125,11 @@ class ShopifyConnector:
             raise KeyError(f"shopify has no stream {stream!r}")
         start = Watermark.decode(since)
         ceiling = self.clock()  # the cursor never passes the run's start
-        search = f"updated_at:>='{format_time(start.at)}'" if start.at else None  # closed boundary: >=
+        # Closed boundary (>=) until the watermark is sealed: then nothing more can be stamped at it (>).
+        search = (
+            f"updated_at:{'>=' if start.inclusive else '>'}'{format_time(start.at)}'" if start.at else None
+        )
+        vendor_now: datetime | None = None  # the vendor's clock at the first answer: it seals the watermark
         mark = start
         # Shopify must hold a page's whole requested cost before it answers, however little the page holds.
         # A pull usually finds little (a stream never read yet has no watermark either), so it asks small
@@ -133,9 +138,11 @@ class ShopifyConnector:
         first = first_page_size(largest)
 
         async def fetch(after: str | None) -> tuple[Page, str | None]:
-            nonlocal mark, first
+            nonlocal mark, first, vendor_now
             variables = {"first": first, "after": after, "query": search}
             result = await self.client.execute(document, variables, costing(first))
+            if after is None:
+                vendor_now = self.client.http.vendor_date
             connection = result.data[root]
             nodes = [node for node in connection["nodes"] if isinstance(node, Mapping)]
             stamped = [(node, stamp_of(node)) for node in nodes]
@@ -154,7 +161,8 @@ class ShopifyConnector:
             info = connection["pageInfo"]
             more = bool(info.get("hasNextPage"))
             first = min(largest, first * PAGE_GROWTH)
-            page = Page(stream, tuple(records), tuple(errors), checkpoint=mark.encode(), final=not more)
+            checkpoint = mark if more else mark.sealed_by(vendor_now)
+            page = Page(stream, tuple(records), tuple(errors), checkpoint=checkpoint.encode(), final=not more)
             return page, info.get("endCursor") if more else None
 
         async for page in follow_tokens(SYSTEM, fetch):

@@ -39,7 +39,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from connectors.base import Status
-from connectors.sandbox import Clock, FaultInjector, Faults, recorder
+from connectors.sandbox import Clock, FaultInjector, Faults, VendorDate, recorder
 from connectors.shopify.documents import MAX_QUERY_COST
 from connectors.shopify.mapping import CONSENT, format_time
 from connectors.shopify.sandbox_data import (
@@ -106,7 +106,7 @@ class ShopifySandbox:
                 routes=[Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"])],
                 middleware=[Middleware(BaseHTTPMiddleware, dispatch=recorder(self.requests))],
             )
-            self._app = FaultInjector(app, self.faults, error_response)
+            self._app = FaultInjector(VendorDate(app, self.clock), self.faults, error_response)
         return self._app
 
     def settings_env(self, base_url: str) -> dict[str, str]:

@@ -105,6 +105,29 @@ async def test_incremental_pull_loses_nothing_at_an_equal_timestamp_boundary(
     assert changed.status_of(vendor.purposes[0]) in UNSUBSCRIBED_LIKE
 
 
+async def test_quiet_pull_once_the_vendors_clock_moved_on_reads_nothing_again(
+    vendor: VendorFixture, sandbox: Any, connect: ConnectorFactory
+) -> None:
+    """A bulk write stamps many records in one second; once the vendor's clock (its Date header) has left
+    that second, the watermark is sealed and a quiet pull asks only for what is newer."""
+    emails = _seed(sandbox, vendor, 12)  # all stamped T0, more than a tiny page
+    _, checkpoint, _ = await _pull(connect())  # the vendor's clock still reads T0: the boundary stays open
+    sandbox.clock.advance(5)
+    records, checkpoint, _ = await _pull(connect(), since=checkpoint)
+    assert records == []  # the boundary re-read dropped what was seen there
+    before = len(sandbox.requests)
+    records, checkpoint, _ = await _pull(connect(), since=checkpoint)
+    assert records == []
+    assert len(sandbox.requests) - before == vendor.quiet_requests
+    sandbox.clock.advance(1)  # a change after the sealed second is still read, once
+    sandbox.set_status(emails[3], vendor.purposes[0], Status.UNSUBSCRIBED)
+    records, checkpoint, _ = await _pull(connect(), since=checkpoint)
+    assert [r.email for r in records] == [emails[3]]
+    assert records[0].status_of(vendor.purposes[0]) in UNSUBSCRIBED_LIKE
+    records, _, _ = await _pull(connect(), since=checkpoint)  # still T0 + 6 s: re-read there, not taken twice
+    assert records == []
+
+
 async def test_interrupted_pull_resumes_to_the_same_result(
     vendor: VendorFixture, sandbox: Any, connect: ConnectorFactory
 ) -> None:

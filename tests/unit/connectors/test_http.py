@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 import respx
 
 from connectors.errors import AuthError, NotFoundError, RateLimitedError, RejectedError, TransientError
-from connectors.http import RateBudget, RetryPolicy, VendorHTTP, counters_of, make_client, retry_after_seconds
+from connectors.http import (
+    RateBudget,
+    RetryPolicy,
+    VendorHTTP,
+    counters_of,
+    date_of,
+    make_client,
+    retry_after_seconds,
+)
 
 BASE = "https://vendor.test"
 
@@ -126,3 +136,13 @@ async def test_rate_budget_waits_when_a_window_is_full() -> None:
     assert sleeps == [1.0]  # third call waited for the 1-second window
     await budget.acquire()
     assert sleeps[-1] == pytest.approx(59.0)  # fourth waited for the 60-second window
+
+
+def test_date_of_reads_the_vendors_clock_and_ignores_what_is_not_one() -> None:
+    answer = httpx.Response(200, headers={"Date": "Sun, 01 Mar 2026 09:00:05 GMT"})
+    assert date_of(answer) == datetime(2026, 3, 1, 9, 0, 5, tzinfo=UTC)
+    assert date_of(httpx.Response(200)) is None
+    assert date_of(httpx.Response(200, headers={"Date": "yesterday"})) is None
+    assert (
+        date_of(httpx.Response(200, headers={"Date": "Sun, 01 Mar 2026 09:00:05 -0000"})) is None
+    )  # no zone

@@ -75,3 +75,23 @@ def test_watermark_never_passes_the_ceiling_and_round_trips() -> None:
     assert mark.keys == frozenset({"a"})
     assert Watermark.decode(mark.encode()) == mark
     assert Watermark.decode(None) == Watermark()
+
+
+def test_watermark_is_sealed_only_once_the_vendors_clock_left_its_second() -> None:
+    mark = Watermark().advance([("a", T0), ("b", T0)])
+    assert mark.sealed_by(T0 + timedelta(milliseconds=900)) == mark  # the vendor may still stamp T0
+    assert mark.sealed_by(None) == mark  # no Date header: nothing is known of the vendor's clock
+    sealed = mark.sealed_by(T0 + timedelta(seconds=1))
+    assert sealed == Watermark(T0, frozenset(), sealed=True)
+    assert (sealed.inclusive, mark.inclusive) == (False, True)
+    assert not sealed.admits("c", T0)  # nothing new can carry the sealed second's stamp
+    assert sealed.admits("a", T0 + timedelta(seconds=1))
+    assert Watermark.decode(sealed.encode()) == sealed
+
+
+def test_a_sealed_watermark_opens_again_when_it_moves() -> None:
+    sealed = Watermark(T0, sealed=True)
+    moved = sealed.advance([("a", T0), ("b", T0 + timedelta(seconds=2))])
+    assert moved == Watermark(T0 + timedelta(seconds=2), frozenset({"b"}))
+    assert sealed.advance([("a", T0)]) == sealed  # the sealed second adds no keys
+    assert Watermark.decode('{"at": null, "keys": []}') == Watermark()  # cursors stored before sealing

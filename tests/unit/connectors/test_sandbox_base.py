@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -10,7 +12,7 @@ from starlette.routing import Route
 
 from connectors.errors import RateLimitedError, TransientError
 from connectors.http import RetryPolicy, VendorHTTP, make_client
-from connectors.sandbox import Clock, FaultInjector, Faults, served
+from connectors.sandbox import Clock, FaultInjector, Faults, VendorDate, served
 
 
 def _error(status: int, title: str, retry_after: float | None) -> Response:
@@ -64,3 +66,24 @@ def test_clock_can_be_frozen_and_advanced() -> None:
 
     clock.set(datetime(2026, 1, 1, tzinfo=UTC))
     assert clock.advance(60).minute == 1
+
+
+def test_answers_carry_the_sandbox_clock_in_their_date_over_real_http() -> None:
+    """uvicorn's own Date would be the real time; a vendor's answer carries the vendor's clock."""
+    clock = Clock(datetime(2026, 3, 1, 9, 0, 5, tzinfo=UTC))
+    with served(VendorDate(_app(Faults()), clock)) as base, httpx.Client(base_url=base) as client:
+        response = client.get("/x")
+    assert response.headers.get_list("date") == ["Sun, 01 Mar 2026 09:00:05 GMT"]
+
+
+async def test_vendor_http_keeps_the_date_of_its_latest_answer() -> None:
+    clock = Clock(datetime(2026, 3, 1, 9, 0, 5, tzinfo=UTC))
+    transport = httpx.ASGITransport(app=VendorDate(_app(Faults()), clock))
+    http = VendorHTTP("v", make_client("http://sandbox.test", transport=transport), lambda r: r.text)
+    assert http.vendor_date is None
+    await http.request("GET", "/x")
+    assert http.vendor_date == datetime(2026, 3, 1, 9, 0, 5, tzinfo=UTC)
+    clock.advance(60)
+    await http.request("GET", "/x")
+    assert http.vendor_date == datetime(2026, 3, 1, 9, 1, 5, tzinfo=UTC)
+    await http.aclose()
