@@ -141,13 +141,17 @@ class HubSpotConnector:
 
     async def _pull_all(self, ceiling: datetime) -> AsyncIterator[Page]:
         mark, after, seen = Watermark(), None, set[str]()
+        vendor_now: datetime | None = None  # the vendor's clock at the first answer: it seals the watermark
         while True:
             body = await self.client.list_contacts(after, self.settings.list_page_size)
+            if vendor_now is None:
+                vendor_now = self.client.http.vendor_date
             records, errors = await self._map(body.get("results") or [])
             mark = mark.advance(((r.external_id, r.updated_at) for r in records), ceiling)
             after = next_after(body)
             final = not after
-            yield Page(STREAM, tuple(records), tuple(errors), mark.encode() if final else None, final)
+            checkpoint = mark.sealed_by(vendor_now).encode() if final else None
+            yield Page(STREAM, tuple(records), tuple(errors), checkpoint, final)
             if after is None:
                 return
             if after in seen:

@@ -128,6 +128,17 @@ async def test_quiet_pull_once_the_vendors_clock_moved_on_reads_nothing_again(
     assert records == []
 
 
+async def test_full_pull_after_the_vendors_clock_moved_on_leaves_a_quiet_pull_one_request(
+    vendor: VendorFixture, sandbox: Any, connect: ConnectorFactory
+) -> None:
+    _seed(sandbox, vendor, 12)
+    sandbox.clock.advance(5)
+    _, checkpoint, _ = await _pull(connect())  # the first pull of all, a full one, seals too
+    before = len(sandbox.requests)
+    records, _, _ = await _pull(connect(), since=checkpoint)
+    assert (records, len(sandbox.requests) - before) == ([], vendor.quiet_requests)
+
+
 async def test_interrupted_pull_resumes_to_the_same_result(
     vendor: VendorFixture, sandbox: Any, connect: ConnectorFactory
 ) -> None:
