@@ -85,9 +85,13 @@ class KlaviyoClient:
         body: dict[str, Any] = response.json()
         return body
 
-    async def list_members(self, list_id: str, where: str) -> dict[str, datetime | None]:
-        """Members of the list matching the filter ``where``: profile id → ``joined_group_at``."""
+    async def list_members(
+        self, list_id: str, where: str
+    ) -> tuple[dict[str, datetime | None], datetime | None]:
+        """Members of the list matching the filter ``where`` (profile id → ``joined_group_at``), and the
+        vendor's clock at the first answer (its Date header: it seals a watermark)."""
         members: dict[str, datetime | None] = {}
+        first_answer: list[datetime | None] = []
 
         async def fetch(url: str | None) -> tuple[list[Any], str | None]:
             if url is None:
@@ -97,6 +101,7 @@ class KlaviyoClient:
                     "page[size]": 100,
                 }
                 body = await self.get_page(f"/api/lists/{list_id}/profiles", params)
+                first_answer.append(self.profiles.vendor_date)
             else:
                 body = await self.get_page(url)
             return body.get("data") or [], (body.get("links") or {}).get("next")
@@ -108,7 +113,12 @@ class KlaviyoClient:
                     members[item["id"]] = time_field(joined, "attributes.joined_group_at")
                 except ValueError:
                     members[item["id"]] = None  # membership is the fact; the join time is a nicety
-        return members
+        return members, first_answer[0]
+
+    async def vendor_now(self, list_id: str) -> datetime | None:
+        """The vendor's clock, from the Date of the cheapest read there is: one member of a list."""
+        await self.get_page(f"/api/lists/{list_id}/profiles", {"page[size]": 1, "fields[profile]": "id"})
+        return self.profiles.vendor_date
 
     async def profiles_by_id(self, profile_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Whole profiles, with their consent, for the given ids (100 per request)."""

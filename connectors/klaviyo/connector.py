@@ -57,6 +57,7 @@ SUBSCRIBE_PATH = "/api/profile-subscription-bulk-create-jobs"
 UNSUBSCRIBE_PATH = "/api/profile-subscription-bulk-delete-jobs"
 JOB_ITEM = "/data/attributes/profiles/data/"  # where a job item's index sits in an error pointer
 LIST_ITEM = "/data/"
+JOINS = "joins:"  # one stream per list purpose: ``joins:promotions`` reads who joined that list
 
 log = get_logger(connector=SYSTEM)
 
@@ -101,9 +102,15 @@ class KlaviyoConnector:
         return cls(client, purposes, page_size=vendor.page_size, clock=clock)
 
     def capabilities(self) -> Capabilities:
+        # The join feeds come first: on a first run each places its cursor at the vendor's clock before
+        # the contacts stream reads every profile's memberships (``_pull_joins``).
+        joins = tuple(
+            StreamInfo(f"{JOINS}{purpose}", incremental=True, sorted=True, page_size_max=100)
+            for purpose in sorted(self.purposes.list_purposes())
+        )
         return Capabilities(
             system=SYSTEM,
-            streams=(StreamInfo("contacts", incremental=True, sorted=True, page_size_max=100),),
+            streams=(*joins, StreamInfo("contacts", incremental=True, sorted=True, page_size_max=100)),
             actions=frozenset({Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.ERASE}),
             purposes=self.purposes.purposes,
             batch_max={Action.SUBSCRIBE: SUBSCRIBE_MAX, Action.UNSUBSCRIBE: UNSUBSCRIBE_MAX, Action.ERASE: 1},
@@ -112,12 +119,16 @@ class KlaviyoConnector:
         )
 
     async def pull(self, stream: str, since: str | None = None) -> AsyncIterator[Page]:
-        """Profiles changed after the watermark ``since``, oldest change first.
+        """``contacts``: profiles changed after the watermark ``since``, oldest change first, with their
+        list memberships. ``joins:<purpose>``: the profiles that joined that purpose's list since.
 
         Klaviyo's ``greater-than(updated, t)`` is open; asking from a second before the watermark and
         dropping the keys already seen there makes the boundary closed (nothing stamped ``t`` is lost),
         until the vendor's clock has left that second and the watermark is sealed (``_lower_bound``).
         """
+        if stream.startswith(JOINS) and stream[len(JOINS) :] in self.purposes.list_purposes():
+            yield await self._pull_joins(stream, since)
+            return
         if stream != "contacts":
             raise KeyError(f"{SYSTEM} has no stream {stream!r}")
         mark = Watermark.decode(since)
@@ -138,48 +149,37 @@ class KlaviyoConnector:
                 vendor_now = self.client.profiles.vendor_date
             return body, (body.get("links") or {}).get("next")
 
-        start = mark
-        seen: set[str] = set()
         async for body in follow_tokens(SYSTEM, fetch):
             data = [item for item in body.get("data") or [] if isinstance(item, dict)]
             fresh = [item for item in data if mark.admits(*_key_stamp(item))]
             records, errors = await self._map(fresh)
-            seen.update(_key_stamp(item)[0] for item in fresh)
             mark = mark.advance((_key_stamp(item) for item in fresh), ceiling)
-            last = not (body.get("links") or {}).get("next")
-            final = last and (start.at is None or not self.purposes.list_purposes())
+            final = not (body.get("links") or {}).get("next")
             checkpoint = mark.sealed_by(vendor_now) if final else mark
             yield Page("contacts", records, errors, checkpoint=checkpoint.encode(), final=final)
-        if not final:
-            joined = await self._joined_since(start, seen, ceiling)
-            fresh = await self.client.profiles_by_id(sorted(joined))
-            records, errors = await self._map(fresh)
-            mark = mark.advance(joined.items(), ceiling).sealed_by(vendor_now)
-            yield Page("contacts", records, errors, checkpoint=mark.encode(), final=True)
 
-    async def _joined_since(self, start: Watermark, seen: set[str], ceiling: datetime) -> dict[str, datetime]:
-        """Profiles that joined a purpose's list since ``start`` but were not read by ``updated``.
+    async def _pull_joins(self, stream: str, since: str | None) -> Page:
+        """Profiles that joined one purpose's list after the watermark ``since`` (by ``joined_group_at``).
 
-        Klaviyo's documents do not say whether joining a list moves a profile's ``updated``; this scan
-        makes an incremental pull see list grants either way (a list exit without an unsubscribe is
-        seen by the next full pull).
+        Klaviyo's documents do not say whether joining a list moves a profile's ``updated``; this feed
+        sees list grants either way (a list exit without an unsubscribe is seen by the next full pull).
+        Its first pull reads no members: it places the cursor just before the vendor's clock, and the
+        contacts stream, pulled after it, reads every earlier join as a membership.
         """
-        assert start.at is not None
-        where = after_filter("joined_group_at", _lower_bound(start))
-        found = await asyncio.gather(
-            *(self.client.list_members(lid, where) for lid in self.purposes.list_purposes().values())
+        list_id = self.purposes.list_purposes()[stream[len(JOINS) :]]
+        mark = Watermark.decode(since)
+        if mark.at is None:
+            now = await self.client.vendor_now(list_id) or self.clock()
+            start = now.replace(microsecond=0) - timedelta(seconds=1)
+            return Page(stream, (), (), checkpoint=Watermark(start, sealed=True).encode(), final=True)
+        ceiling = self.clock()
+        members, vendor_now = await self.client.list_members(
+            list_id, after_filter("joined_group_at", _lower_bound(mark))
         )
-        joined: dict[str, datetime] = {}
-        for members in found:
-            for profile_id, at in members.items():
-                if (
-                    at is not None
-                    and profile_id not in seen
-                    and start.admits(profile_id, at)
-                    and at <= ceiling
-                ):
-                    joined[profile_id] = at
-        return joined
+        joined = {pid: at for pid, at in members.items() if at is not None and mark.admits(pid, at)}
+        records, errors = await self._map(await self.client.profiles_by_id(sorted(joined)))
+        mark = mark.advance(joined.items(), ceiling).sealed_by(vendor_now)
+        return Page(stream, records, errors, checkpoint=mark.encode(), final=True)
 
     async def _map(
         self, fresh: Sequence[dict[str, Any]]
@@ -207,7 +207,7 @@ class KlaviyoConnector:
         where = email_filter(emails)
         found = await asyncio.gather(*(self.client.list_members(lid, where) for lid in lists.values()))
         out: dict[str, dict[str, datetime | None]] = defaultdict(dict)
-        for purpose, members in zip(lists, found, strict=True):
+        for purpose, (members, _) in zip(lists, found, strict=True):
             for profile_id, joined in members.items():
                 out[profile_id][purpose] = joined
         return out

@@ -64,7 +64,7 @@ register(
         tiny_pages=lambda connector: setattr(connector, "page_size", 2),
         # Profiles, and the joins of each list purpose (by default promotions, events and lead magnet):
         # Klaviyo does not document that joining a list moves a profile's `updated`.
-        quiet_requests=4,
+        quiet_requests=1,
     )
 )
 
