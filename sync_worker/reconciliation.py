@@ -68,7 +68,8 @@ class Reconciliation:
     # The caller holds every connector's lease: claims left in flight by a dead process are taken at once.
     leased: bool = False
     # ``connectors`` are all the enabled ones. A run of some of them (``--connector``, a replica holding
-    # some leases) plans for those systems alone, so the people it plans stay dirty for a complete run.
+    # some leases) plans for those systems alone, so the people it plans stay dirty for a complete run,
+    # and an erasure it carried out in those systems is completed by a complete run only.
     complete: bool = True
 
     async def run(
@@ -111,7 +112,8 @@ class Reconciliation:
             self._plan(report, now, targets, full)
             if not dry_run:
                 await self._push(report, now, None)
-                self._finish_erasures(now)
+                if self.complete:  # a run of some connectors told only their systems
+                    self._finish_erasures(now)
                 self._report_stuck_optouts(report)
         except Exception as error:
             report.error = f"{type(error).__name__}: {error}"

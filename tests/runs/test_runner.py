@@ -333,6 +333,23 @@ async def test_erasure_request_deletes_or_unsubscribes_everywhere_then_completes
         )
 
 
+async def test_an_erasure_is_complete_only_once_a_run_of_every_system_carried_it_out(world: World) -> None:
+    """A run of one connector erases there alone: the request stays open, and the snapshot keeps the
+    person, until a complete run has told every system (R21)."""
+    world.ledger.grant("del@example.nl", "newsletter")
+    world.everywhere("del@example.nl", Status.SUBSCRIBED)
+    await world.run()
+    world.ledger.erasure_requests["del@example.nl"] = ErasureRequest(9, "del@example.nl")
+    await world.run(only="klaviyo")
+    assert world.klaviyo.contacts["del@example.nl"].global_state == GlobalState.ERASED
+    assert world.mailchimp.status("del@example.nl", "newsletter") == Status.SUBSCRIBED  # not its run
+    assert world.ledger.completed == []
+    await world.run()
+    assert world.mailchimp.status("del@example.nl", "newsletter") == Status.UNSUBSCRIBED
+    assert world.shopify.status("del@example.nl", "newsletter") == Status.UNSUBSCRIBED
+    assert [r.request_id for r in world.ledger.completed] == [9]
+
+
 async def test_targeted_run_plans_only_the_people_named(world: World) -> None:
     world.ledger.grant("a@example.nl", "newsletter")
     world.ledger.grant("b@example.nl", "newsletter")
