@@ -127,7 +127,8 @@ class KlaviyoConnector:
         until the vendor's clock has left that second and the watermark is sealed (``_lower_bound``).
         """
         if stream.startswith(JOINS) and stream[len(JOINS) :] in self.purposes.list_purposes():
-            yield await self._pull_joins(stream, since)
+            async for page in self._pull_joins(stream, since):
+                yield page
             return
         if stream != "contacts":
             raise KeyError(f"{SYSTEM} has no stream {stream!r}")
@@ -158,8 +159,9 @@ class KlaviyoConnector:
             checkpoint = mark.sealed_by(vendor_now) if final else mark
             yield Page("contacts", records, errors, checkpoint=checkpoint.encode(), final=final)
 
-    async def _pull_joins(self, stream: str, since: str | None) -> Page:
-        """Profiles that joined one purpose's list after the watermark ``since`` (by ``joined_group_at``).
+    async def _pull_joins(self, stream: str, since: str | None) -> AsyncIterator[Page]:
+        """Profiles that joined one purpose's list after the watermark ``since`` (by ``joined_group_at``),
+        a page per hundred (the most one membership filter takes); the last page carries the cursor.
 
         Klaviyo's documents do not say whether joining a list moves a profile's ``updated``; this feed
         sees list grants either way (a list exit without an unsubscribe is seen by the next full pull).
@@ -171,15 +173,21 @@ class KlaviyoConnector:
         if mark.at is None:
             now = await self.client.vendor_now(list_id) or self.clock()
             start = now.replace(microsecond=0) - timedelta(seconds=1)
-            return Page(stream, (), (), checkpoint=Watermark(start, sealed=True).encode(), final=True)
+            yield Page(stream, (), (), checkpoint=Watermark(start, sealed=True).encode(), final=True)
+            return
         ceiling = self.clock()
         members, vendor_now = await self.client.list_members(
             list_id, after_filter("joined_group_at", _lower_bound(mark))
         )
         joined = {pid: at for pid, at in members.items() if at is not None and mark.admits(pid, at)}
-        records, errors = await self._map(await self.client.profiles_by_id(sorted(joined)))
+        ids, size = sorted(joined), min(self.page_size, 100)
+        chunks = [ids[i : i + size] for i in range(0, len(ids), size)] or [[]]
+        for number, chunk in enumerate(chunks, 1):
+            records, errors = await self._map(await self.client.profiles_by_id(chunk))
+            if number < len(chunks):
+                yield Page(stream, records, errors, checkpoint=None, final=False)
         mark = mark.advance(joined.items(), ceiling).sealed_by(vendor_now)
-        return Page(stream, records, errors, checkpoint=mark.encode(), final=True)
+        yield Page(stream, records, errors, checkpoint=mark.encode(), final=True)
 
     async def _map(
         self, fresh: Sequence[dict[str, Any]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from connectors.base import Action, Change, ContactRecord, GlobalState, Outcome, Status
+from connectors.base import Action, Change, ContactRecord, GlobalState, Outcome, Page, Status
 from connectors.klaviyo.connector import KlaviyoConnector
 from connectors.sandbox import served
 from tests.unit.connectors.klaviyo_support import (
@@ -269,6 +269,30 @@ def test_incremental_pull_sees_a_list_join_that_did_not_move_updated() -> None:
     # Per stream one request (profiles, and each list's joins), and for the joiner its profile and memberships.
     assert requests == len(conn.capabilities().streams) + 1 + len(conn.purposes.list_purposes())
     assert third == []  # the join moved the watermark: it is not read again
+
+
+def test_a_join_feed_reads_more_joiners_than_one_membership_filter_takes() -> None:
+    box = sandbox()
+    box.audience.list_change_moves_updated = False
+    emails = [f"joiner{i:03d}@example.com" for i in range(130)]
+    for email in emails:
+        box.add_contact(email, {"newsletter": Status.SUBSCRIBED})
+    conn = connector(box)
+    cursors: dict[str, str] = {}
+
+    async def scenario() -> list[Page]:
+        box.clock.advance(1)
+        await pull_streams(conn, cursors)
+        box.clock.advance(30)
+        joins = [Change(f"j{i}", "klaviyo", e, Action.SUBSCRIBE, "promotions") for i, e in enumerate(emails)]
+        await conn.push(joins)
+        box.clock.advance(1)
+        return [page async for page in conn.pull("joins:promotions", cursors["joins:promotions"])]
+
+    pages = run(closing(conn, scenario()))
+    assert sorted(r.email for r in records(pages)) == emails
+    assert all(page.errors == () for page in pages)
+    assert [page.checkpoint is not None for page in pages] == [False, True]  # the cursor moves at the end
 
 
 def test_list_call_refused_for_a_stale_profile_id_goes_through_for_the_others() -> None:
