@@ -12,8 +12,9 @@ import pytest
 import structlog
 
 from config import Settings
-from connectors.base import Status
+from connectors.base import Status, StreamInfo
 from connectors.registry import VENDORS as ALL_VENDORS
+from connectors.registry import connector_class
 from sync_worker import db
 from sync_worker.demo import available_sandboxes, grant_newsletter, serve_all, settings_for
 from sync_worker.runner import RunReport, run_once
@@ -80,6 +81,16 @@ def test_unsubscribe_in_one_vendor_reaches_every_other_in_one_run(world: World, 
     assert quiet.planned == 0
     assert [(s, a) for s, a in ledger_actions(engine, JAN) if a in ("withdraw", "object")] == negative
     engine.dispose()
+    # Nothing changed since: each vendor is asked once per stream, and nothing is read again.
+    sent = {name: len(box.requests) for name, box in world.boxes.items()}
+    again = world.run()
+    sent = {name: len(box.requests) - sent[name] for name, box in world.boxes.items()}
+    assert sent == {name: len(streams_of(world.settings, name)) for name in world.boxes}
+    assert sum(c.pulled for c in again.counts.values()) == 0
+
+
+def streams_of(settings: Settings, name: str) -> tuple[StreamInfo, ...]:
+    return connector_class(name).from_settings(settings).capabilities().streams
 
 
 def test_twenty_percent_injected_faults_still_converge(world: World) -> None:
