@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -85,35 +86,30 @@ class KlaviyoClient:
         body: dict[str, Any] = response.json()
         return body
 
-    async def list_members(
-        self, list_id: str, where: str
-    ) -> tuple[dict[str, datetime | None], datetime | None]:
-        """Members of the list matching the filter ``where`` (profile id → ``joined_group_at``), and the
-        vendor's clock at the first answer (its Date header: it seals a watermark)."""
-        members: dict[str, datetime | None] = {}
-        first_answer: list[datetime | None] = []
+    async def list_members(self, list_id: str, where: str) -> ListMembers:
+        """Members of the list matching the filter ``where``, and the vendor's clock at the first answer."""
+        members = ListMembers()
 
         async def fetch(url: str | None) -> tuple[list[Any], str | None]:
             if url is None:
                 params: dict[str, str | int] = {
                     "filter": where,
-                    "fields[profile]": "email,joined_group_at",
+                    "fields[profile]": "email,joined_group_at,updated",
                     "page[size]": 100,
                 }
                 body = await self.get_page(f"/api/lists/{list_id}/profiles", params)
-                first_answer.append(self.profiles.vendor_date)
+                members.vendor_now = self.profiles.vendor_date
             else:
                 body = await self.get_page(url)
             return body.get("data") or [], (body.get("links") or {}).get("next")
 
         async for data in follow_tokens(SYSTEM, fetch):
             for item in data:
-                joined = (item.get("attributes") or {}).get("joined_group_at")
-                try:
-                    members[item["id"]] = time_field(joined, "attributes.joined_group_at")
-                except ValueError:
-                    members[item["id"]] = None  # membership is the fact; the join time is a nicety
-        return members, first_answer[0]
+                attributes = item.get("attributes") or {}
+                # Membership is the fact; the times are niceties a damaged answer may lack.
+                members.joined[item["id"]] = _time_or_none(attributes.get("joined_group_at"))
+                members.updated[item["id"]] = _time_or_none(attributes.get("updated"))
+        return members
 
     async def vendor_now(self, list_id: str) -> datetime | None:
         """The vendor's clock, from the Date of the cheapest read there is: one member of a list."""
@@ -172,3 +168,20 @@ class KlaviyoClient:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+@dataclass
+class ListMembers:
+    """Members of one list: when each joined and when each profile last changed (profile id → time),
+    and the vendor's clock at the first answer (its Date header: it seals a watermark)."""
+
+    joined: dict[str, datetime | None] = field(default_factory=dict)
+    updated: dict[str, datetime | None] = field(default_factory=dict)
+    vendor_now: datetime | None = None
+
+
+def _time_or_none(value: object) -> datetime | None:
+    try:
+        return time_field(value, "attributes")
+    except ValueError:
+        return None

@@ -176,17 +176,19 @@ class KlaviyoConnector:
             yield Page(stream, (), (), checkpoint=Watermark(start, sealed=True).encode(), final=True)
             return
         ceiling = self.clock()
-        members, vendor_now = await self.client.list_members(
-            list_id, after_filter("joined_group_at", _lower_bound(mark))
-        )
-        joined = {pid: at for pid, at in members.items() if at is not None and mark.admits(pid, at)}
-        ids, size = sorted(joined), min(self.page_size, 100)
+        members = await self.client.list_members(list_id, after_filter("joined_group_at", _lower_bound(mark)))
+        joined = {pid: at for pid, at in members.joined.items() if at is not None and mark.admits(pid, at)}
+        # A joiner whose profile changed in or after the second it joined is read by the contacts stream,
+        # in this run or already after that change, with the membership: only a join that left `updated`
+        # behind is read here.
+        ids = sorted(pid for pid, at in joined.items() if not _covered(members.updated.get(pid), at))
+        size = min(self.page_size, 100)
         chunks = [ids[i : i + size] for i in range(0, len(ids), size)] or [[]]
         for number, chunk in enumerate(chunks, 1):
             records, errors = await self._map(await self.client.profiles_by_id(chunk))
             if number < len(chunks):
                 yield Page(stream, records, errors, checkpoint=None, final=False)
-        mark = mark.advance(joined.items(), ceiling).sealed_by(vendor_now)
+        mark = mark.advance(joined.items(), ceiling).sealed_by(members.vendor_now)
         yield Page(stream, records, errors, checkpoint=mark.encode(), final=True)
 
     async def _map(
@@ -215,8 +217,8 @@ class KlaviyoConnector:
         where = email_filter(emails)
         found = await asyncio.gather(*(self.client.list_members(lid, where) for lid in lists.values()))
         out: dict[str, dict[str, datetime | None]] = defaultdict(dict)
-        for purpose, (members, _) in zip(lists, found, strict=True):
-            for profile_id, joined in members.items():
+        for purpose, members in zip(lists, found, strict=True):
+            for profile_id, joined in members.joined.items():
                 out[profile_id][purpose] = joined
         return out
 
@@ -361,6 +363,11 @@ def _lower_bound(mark: Watermark) -> datetime:
     read again (the watermark drops the keys seen there), from ``at`` once the watermark is sealed."""
     assert mark.at is not None
     return mark.at - timedelta(seconds=1) if mark.inclusive else mark.at
+
+
+def _covered(updated: datetime | None, joined: datetime) -> bool:
+    """Whether the contacts stream shows this join: the profile's ``updated`` is not older than it."""
+    return updated is not None and updated >= joined
 
 
 def _key_stamp(item: dict[str, Any]) -> tuple[str, datetime | None]:

@@ -271,6 +271,29 @@ def test_incremental_pull_sees_a_list_join_that_did_not_move_updated() -> None:
     assert third == []  # the join moved the watermark: it is not read again
 
 
+def test_a_join_that_moved_updated_is_read_once_by_the_contacts_stream() -> None:
+    box = sandbox()  # Klaviyo's list calls move `updated` here
+    box.add_contact("stays@example.com", {"newsletter": Status.SUBSCRIBED})
+    box.add_contact("joins@example.com", {"newsletter": Status.SUBSCRIBED})
+    conn = connector(box)
+    cursors: dict[str, str] = {}
+
+    async def scenario() -> list[Page]:
+        box.clock.advance(1)
+        await pull_streams(conn, cursors)
+        box.clock.advance(30)
+        await conn.push([Change("j", "klaviyo", "joins@example.com", Action.SUBSCRIBE, "promotions")])
+        box.clock.advance(1)
+        pages = []
+        for info in conn.capabilities().streams:
+            pages += [page async for page in conn.pull(info.name, cursors.get(info.name))]
+        return pages
+
+    pages = run(closing(conn, scenario()))
+    read = [(page.stream, r.email, r.status_of("promotions")) for page in pages for r in records([page])]
+    assert read == [("contacts", "joins@example.com", Status.SUBSCRIBED)]
+
+
 def test_a_join_feed_reads_more_joiners_than_one_membership_filter_takes() -> None:
     box = sandbox()
     box.audience.list_change_moves_updated = False
