@@ -6,6 +6,7 @@ import httpx
 
 from connectors.base import Action, Change, ContactRecord, GlobalState, Outcome, Page, Status
 from connectors.klaviyo.connector import KlaviyoConnector
+from connectors.klaviyo.sandbox import KlaviyoSandbox
 from connectors.sandbox import served
 from tests.unit.connectors.klaviyo_support import (
     HEADERS,
@@ -241,20 +242,35 @@ async def pull_streams(conn: KlaviyoConnector, cursors: dict[str, str]) -> list[
     return found
 
 
-def test_incremental_pull_sees_a_list_join_that_did_not_move_updated() -> None:
+def joining_shop(emails: list[str], *, join_moves_updated: bool) -> tuple[KlaviyoSandbox, KlaviyoConnector]:
     box = sandbox()
-    box.audience.list_change_moves_updated = False
-    box.add_contact("stays@example.com", {"newsletter": Status.SUBSCRIBED})
-    box.add_contact("joins@example.com", {"newsletter": Status.SUBSCRIBED})
-    conn = connector(box)
+    box.audience.list_change_moves_updated = join_moves_updated
+    for email in emails:
+        box.add_contact(email, {"newsletter": Status.SUBSCRIBED})
+    return box, connector(box)
+
+
+async def pulled_then_joined(
+    box: KlaviyoSandbox, conn: KlaviyoConnector, cursors: dict[str, str], joiners: list[str]
+) -> list[ContactRecord]:
+    """A first pull of every stream; 30 s later ``joiners`` join the promotions list; the next pull starts
+    in a later second than the joins. Returns what the first pull read."""
+    box.clock.advance(1)  # the run starts after the second the people were written in
+    first = await pull_streams(conn, cursors)
+    box.clock.advance(30)
+    await conn.push(
+        [Change(f"j{i}", "klaviyo", e, Action.SUBSCRIBE, "promotions") for i, e in enumerate(joiners)]
+    )
+    box.clock.advance(1)
+    return first
+
+
+def test_incremental_pull_sees_a_list_join_that_did_not_move_updated() -> None:
+    box, conn = joining_shop(["stays@example.com", "joins@example.com"], join_moves_updated=False)
     cursors: dict[str, str] = {}
 
     async def scenario() -> tuple[list[ContactRecord], list[ContactRecord], list[ContactRecord], int]:
-        box.clock.advance(1)  # the run starts after the second the people were written in
-        first = await pull_streams(conn, cursors)
-        box.clock.advance(30)
-        await conn.push([Change("j", "klaviyo", "joins@example.com", Action.SUBSCRIBE, "promotions")])
-        box.clock.advance(1)  # the next run starts in a later second than the join
+        first = await pulled_then_joined(box, conn, cursors, ["joins@example.com"])
         before = len(box.requests)
         second = await pull_streams(conn, cursors)
         requests = len(box.requests) - before
@@ -272,18 +288,11 @@ def test_incremental_pull_sees_a_list_join_that_did_not_move_updated() -> None:
 
 
 def test_a_join_that_moved_updated_is_read_once_by_the_contacts_stream() -> None:
-    box = sandbox()  # Klaviyo's list calls move `updated` here
-    box.add_contact("stays@example.com", {"newsletter": Status.SUBSCRIBED})
-    box.add_contact("joins@example.com", {"newsletter": Status.SUBSCRIBED})
-    conn = connector(box)
+    box, conn = joining_shop(["stays@example.com", "joins@example.com"], join_moves_updated=True)
     cursors: dict[str, str] = {}
 
     async def scenario() -> list[Page]:
-        box.clock.advance(1)
-        await pull_streams(conn, cursors)
-        box.clock.advance(30)
-        await conn.push([Change("j", "klaviyo", "joins@example.com", Action.SUBSCRIBE, "promotions")])
-        box.clock.advance(1)
+        await pulled_then_joined(box, conn, cursors, ["joins@example.com"])
         pages = []
         for info in conn.capabilities().streams:
             pages += [page async for page in conn.pull(info.name, cursors.get(info.name))]
@@ -295,21 +304,12 @@ def test_a_join_that_moved_updated_is_read_once_by_the_contacts_stream() -> None
 
 
 def test_a_join_feed_reads_more_joiners_than_one_membership_filter_takes() -> None:
-    box = sandbox()
-    box.audience.list_change_moves_updated = False
     emails = [f"joiner{i:03d}@example.com" for i in range(130)]
-    for email in emails:
-        box.add_contact(email, {"newsletter": Status.SUBSCRIBED})
-    conn = connector(box)
+    box, conn = joining_shop(emails, join_moves_updated=False)
     cursors: dict[str, str] = {}
 
     async def scenario() -> list[Page]:
-        box.clock.advance(1)
-        await pull_streams(conn, cursors)
-        box.clock.advance(30)
-        joins = [Change(f"j{i}", "klaviyo", e, Action.SUBSCRIBE, "promotions") for i, e in enumerate(emails)]
-        await conn.push(joins)
-        box.clock.advance(1)
+        await pulled_then_joined(box, conn, cursors, emails)
         return [page async for page in conn.pull("joins:promotions", cursors["joins:promotions"])]
 
     pages = run(closing(conn, scenario()))
