@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from connectors.base import Action, Basis, Capabilities, Change, GlobalState, Status
+from sync_worker.frozen import draft_of, retype
 from sync_worker.ledger_port import DecisionLike, Verdict, basis_of
 from sync_worker.observe import ACCOUNT, Seen, tag_slot
 
@@ -24,8 +25,12 @@ REPERMISSION_TAG = "sync-worker:re-permission"
 # Looked up for every cell planned: the members once, and their values by dictionary (``.value`` is a
 # descriptor call on an enum member).
 _SUBSCRIBED, _NOT_SUBSCRIBED, _ACTIVE = Status.SUBSCRIBED, Status.NOT_SUBSCRIBED, GlobalState.ACTIVE
+_PENDING, _UNSUBSCRIBED = Status.PENDING, Status.UNSUBSCRIBED
+_SUBSCRIBE, _UNSUBSCRIBE, _NONE = Action.SUBSCRIBE, Action.UNSUBSCRIBE, Basis.NONE
 _SHOWN_SUBSCRIBED = frozenset({Status.SUBSCRIBED, Status.PENDING})
 _VALUE: dict[Status, str] = {status: status.value for status in Status}
+# An action as ``change_key`` formats it (formatting an enum member costs more than the rest of the text).
+_ACTION_TEXT: dict[str, str] = {action: f"{action}" for action in Action}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +59,42 @@ class Person:
 
 
 def change_key(run_id: str, system: str, email: str, slot: str, action: Action) -> str:
-    digest = hashlib.sha256(f"{system}\x00{email}\x00{slot}\x00{action}".encode()).hexdigest()[:24]
+    text = _ACTION_TEXT.get(action) or f"{action}"
+    digest = hashlib.sha256(f"{system}\x00{email}\x00{slot}\x00{text}".encode()).hexdigest()[:24]
     return f"{run_id}:{digest}"
+
+
+_ChangeDraft = draft_of(Change)
+_PlannedDraft = draft_of(PlannedChange)
+
+
+def _new_change(  # noqa: PLR0917 - the fields of Change, in its order
+    key: str,
+    system: str,
+    email: str,
+    action: Action,
+    purpose: str | None,
+    external_id: str | None,
+    basis: Basis,
+) -> Change:
+    """``Change(key, system, email, action, purpose, external_id, basis)``, built for the hot path
+    (sync_worker.frozen): one is built for every change planned."""
+    draft = _ChangeDraft()
+    draft.key, draft.system, draft.email, draft.action = key, system, email, action
+    draft.purpose, draft.external_id, draft.basis, draft.consent_at, draft.tag = (
+        purpose, external_id, basis, None, None
+    )  # fmt: skip
+    return retype(draft, Change)
+
+
+def _new_planned(  # noqa: PLR0917 - the fields of PlannedChange, in its order
+    change: Change, slot: str, before: str, after: str, rule: str, reason: str, event_ids: tuple[str, ...]
+) -> PlannedChange:
+    """``PlannedChange(...)`` with every field given, built as ``_new_change``."""
+    draft = _PlannedDraft()
+    draft.change, draft.slot, draft.before, draft.after = change, slot, before, after
+    draft.rule, draft.reason, draft.event_ids = rule, reason, event_ids
+    return retype(draft, PlannedChange)
 
 
 def plan_person(person: Person, capabilities: Mapping[str, Capabilities], run_id: str) -> list[PlannedChange]:
@@ -144,28 +183,21 @@ def _align(
     if decision.allowed:
         # PENDING is the vendor's own confirmation flow (Mailchimp re-subscribes that way): leave it be.
         # A vendor-side block (bounced, suppressed, unsubscribed from all) is a fact we cannot push over.
-        if mailable or status == Status.PENDING or seen.global_state != GlobalState.ACTIVE:
+        if mailable or status == _PENDING or seen.global_state != _ACTIVE:
             return None
-        if Action.SUBSCRIBE not in caps.actions:
+        if _SUBSCRIBE not in caps.actions:
             return None
-        action, after = Action.SUBSCRIBE, Status.SUBSCRIBED
+        action, after, basis = _SUBSCRIBE, _SUBSCRIBED, basis_of(decision)
         reason = decision.reason
     else:
-        if status != Status.SUBSCRIBED or Action.UNSUBSCRIBE not in caps.actions:
+        if status != _SUBSCRIBED or _UNSUBSCRIBE not in caps.actions:
             return None
-        action, after = Action.UNSUBSCRIBE, Status.UNSUBSCRIBED
+        action, after, basis = _UNSUBSCRIBE, _UNSUBSCRIBED, _NONE
         reason = f"{decision.reason} (R27: not allowed is pushed as unsubscribed)"
-    change = Change(
-        key=change_key(run_id, system, email, purpose, action),
-        system=system,
-        email=email,
-        action=action,
-        purpose=purpose,
-        external_id=seen.external_id,
-        basis=basis_of(decision) if decision.allowed else Basis.NONE,
-    )
-    # Positional, and enum values by dictionary: built once per change, some 3 million times at 1M people.
-    return PlannedChange(
+    key = change_key(run_id, system, email, purpose, action)
+    change = _new_change(key, system, email, action, purpose, seen.external_id, basis)
+    # Enum values by dictionary: built once per change, some 3 million times at 1M people.
+    return _new_planned(
         change,
         purpose,
         _VALUE[status],

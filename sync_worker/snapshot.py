@@ -21,6 +21,7 @@ from sqlmodel import Field, SQLModel
 
 from connectors.base import GlobalState, Status
 from sync_worker.db import upsert
+from sync_worker.frozen import draft_of, retype
 from sync_worker.ledger.bulk import select_in
 from sync_worker.observe import Seen
 
@@ -127,20 +128,29 @@ def load_seen(
         where=None if system is None else {"system": system},
     )
     out: dict[str, dict[str, Seen]] = {}
+    states = GLOBAL_STATES
     for email, system_name, external_id, global_state, statuses, tags in rows:
-        out.setdefault(email, {})[system_name] = Seen(
-            external_id or None, dict(_statuses(statuses)), GLOBAL_STATES[global_state], _tag_set(tags)
-        )
+        # As Seen(external_id or None, statuses, state, tags), built for the hot path (sync_worker.frozen).
+        draft = _SeenDraft()
+        draft.external_id, draft.statuses = external_id or None, _statuses(statuses)
+        draft.global_state, draft.tags = states[global_state], _tag_set(tags)
+        by_system = out.get(email)
+        if by_system is None:
+            by_system = out[email] = {}
+        by_system[system_name] = retype(draft, Seen)
     return out
 
 
 GLOBAL_STATES = {state.value: state for state in GlobalState}
 STATUSES = {status.value: status for status in Status}
+_SeenDraft = draft_of(Seen)
 
 
 @lru_cache(maxsize=4096)
-def _statuses(packed: str) -> tuple[tuple[str, Status], ...]:
-    return tuple((purpose, STATUSES[value]) for purpose, value in json.loads(packed).items())
+def _statuses(packed: str) -> Mapping[str, Status]:
+    # One mapping per distinct text, shared by every Seen that shows it: a Seen is a frozen value and
+    # nothing writes to its statuses (``plan.apply`` copies them).
+    return {purpose: STATUSES[value] for purpose, value in json.loads(packed).items()}
 
 
 def _tag_set(tags: Any) -> frozenset[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from sync_worker.frozen import draft_of, retype
 from sync_worker.ledger.bulk import select_in
 from sync_worker.ledger.chain import as_utc
 from sync_worker.ledger.suppression import suppressed_emails
@@ -47,9 +48,11 @@ def load_facts(
             ):
                 purchases[ids[bought[0]]].append(_purchase_of(bought))
         for email in chunk:
-            result[email] = PersonFacts(
-                email, tuple(events[email]), tuple(purchases[email]), suppressed=email in blocked
-            )
+            # As PersonFacts(email, events, purchases, suppressed), built for the hot path (sync_worker.frozen).
+            draft = _PersonDraft()
+            draft.email, draft.suppressed = email, email in blocked
+            draft.events, draft.purchases = tuple(events.get(email, ())), tuple(purchases.get(email, ()))
+            result[email] = retype(draft, PersonFacts)
     return result
 
 
@@ -69,21 +72,22 @@ PURCHASE_COLUMNS = ["person_id", "id", "occurred_at", "paid", "categories", "opt
 _second = itemgetter(1)
 
 
+_FactDraft = draft_of(ConsentFact)
+_PersonDraft = draft_of(PersonFacts)
+
+
 def _fact_of(row: Sequence[Any]) -> ConsentFact:
+    """The ConsentFact of one event row (one per event of every person planned: sync_worker.frozen)."""
     _, event_id, purpose, action, occurred, recorded, source, method, point, evidence = row
     recorded_at = _moment(recorded)
     assert recorded_at is not None  # the column is NOT NULL
-    return ConsentFact(
-        event_id=event_id,
-        purpose=purpose,
-        action=action,
-        occurred_at=_moment(occurred),
-        recorded_at=recorded_at,
-        source=source,
-        method=method or "",
-        collection_point=point,
-        evidence=_evidence(evidence),
-    )
+    draft = _FactDraft()
+    draft.event_id, draft.purpose, draft.action = event_id, purpose, action
+    draft.occurred_at, draft.recorded_at = _moment(occurred), recorded_at
+    draft.source, draft.method, draft.collection_point = source, method or "", point
+    draft.evidence = _evidence(evidence)
+    fact: ConsentFact = retype(draft, ConsentFact)
+    return fact
 
 
 def _purchase_of(row: Sequence[Any]) -> PurchaseFact:
