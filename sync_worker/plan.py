@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from connectors.base import Action, Basis, Capabilities, Change, GlobalState, Status
-from sync_worker.frozen import draft_of, retype
 from sync_worker.ledger_port import DecisionLike, Verdict, basis_of
 from sync_worker.observe import ACCOUNT, Seen, tag_slot
+from sync_worker.policy.frozen import draft_of, retype
 
 REPERMISSION_TAG = "sync-worker:re-permission"
 
@@ -78,7 +78,7 @@ def _new_change(  # noqa: PLR0917 - the fields of Change, in its order
     basis: Basis,
 ) -> Change:
     """``Change(key, system, email, action, purpose, external_id, basis)``, built for the hot path
-    (sync_worker.frozen): one is built for every change planned."""
+    (sync_worker.policy.frozen): one is built for every change planned."""
     draft = _ChangeDraft()
     draft.key, draft.system, draft.email, draft.action = key, system, email, action
     draft.purpose, draft.external_id, draft.basis, draft.consent_at, draft.tag = (

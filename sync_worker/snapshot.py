@@ -21,9 +21,9 @@ from sqlmodel import Field, SQLModel
 
 from connectors.base import GlobalState, Status
 from sync_worker.db import upsert
-from sync_worker.frozen import draft_of, retype
 from sync_worker.ledger.bulk import select_in
 from sync_worker.observe import Seen
+from sync_worker.policy.frozen import draft_of, retype
 
 
 class Cursor(SQLModel, table=True):
@@ -130,7 +130,7 @@ def load_seen(
     out: dict[str, dict[str, Seen]] = {}
     states = GLOBAL_STATES
     for email, system_name, external_id, global_state, statuses, tags in rows:
-        # As Seen(external_id or None, statuses, state, tags), built for the hot path (sync_worker.frozen).
+        # As Seen(external_id or None, statuses, state, tags), built for the hot path (sync_worker.policy.frozen).
         draft = _SeenDraft()
         draft.external_id, draft.statuses = external_id or None, _statuses(statuses)
         draft.global_state, draft.tags = states[global_state], _tag_set(tags)

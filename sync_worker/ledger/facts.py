@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from sync_worker.frozen import draft_of, retype
 from sync_worker.ledger.bulk import select_in
 from sync_worker.ledger.chain import as_utc
 from sync_worker.ledger.suppression import suppressed_emails
 from sync_worker.ledger.tables import EVENTS, PERSONS, PURCHASES
 from sync_worker.policy import ConsentFact, Evidence, PersonFacts, PurchaseFact
+from sync_worker.policy.frozen import draft_of, retype
 
 CHUNK = 1_000
 
@@ -48,7 +48,7 @@ def load_facts(
             ):
                 purchases[ids[bought[0]]].append(_purchase_of(bought))
         for email in chunk:
-            # As PersonFacts(email, events, purchases, suppressed), built for the hot path (sync_worker.frozen).
+            # As PersonFacts(email, events, purchases, suppressed), built for the hot path (sync_worker.policy.frozen).
             draft = _PersonDraft()
             draft.email, draft.suppressed = email, email in blocked
             draft.events, draft.purchases = tuple(events.get(email, ())), tuple(purchases.get(email, ()))
@@ -77,7 +77,7 @@ _PersonDraft = draft_of(PersonFacts)
 
 
 def _fact_of(row: Sequence[Any]) -> ConsentFact:
-    """The ConsentFact of one event row (one per event of every person planned: sync_worker.frozen)."""
+    """The ConsentFact of one event row (one per event of every person planned: sync_worker.policy.frozen)."""
     _, event_id, purpose, action, occurred, recorded, source, method, point, evidence = row
     recorded_at = _moment(recorded)
     assert recorded_at is not None  # the column is NOT NULL

@@ -1,9 +1,9 @@
-"""The hot paths' builders of frozen values (sync_worker.frozen) build exactly what the constructors build."""
+"""The hot paths' builders of frozen values (sync_worker.policy.frozen) build exactly what the constructors build."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import FrozenInstanceError, dataclass, fields
+from dataclasses import FrozenInstanceError, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,11 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.base import Action, Basis, Change, GlobalState, Status
-from sync_worker.frozen import draft_of, field_names, retype
 from sync_worker.ledger.facts import _fact_of, _moment
 from sync_worker.observe import Seen
 from sync_worker.plan import PlannedChange, _new_change, _new_planned
 from sync_worker.policy import ConsentFact, Evidence, PersonFacts
+from sync_worker.policy.facts import Decision, new_decision, valid_until_of
+from sync_worker.policy.frozen import draft_of, field_names, retype
+from sync_worker.policy.grants import Grant, new_grant
 
 texts = st.text(max_size=12)
 maybe_texts = st.none() | texts
@@ -122,6 +124,61 @@ def test_a_ledger_row_becomes_the_fact_its_constructor_builds(
         evidence=Evidence(**json.loads(evidence or "{}")),
     )
     assert_same_value(_fact_of(row), expected)
+
+
+moments = st.datetimes(timezones=st.just(UTC))
+ids = st.lists(st.integers(min_value=1), max_size=3).map(tuple)
+
+
+@given(
+    purpose=texts,
+    allowed=st.booleans(),
+    basis=st.sampled_from(["consent", "soft_opt_in", "none"]),
+    rule=texts,
+    code=texts,
+    reason=texts,
+    extra=st.fixed_dictionaries(
+        {},
+        optional={
+            "categories": st.lists(texts, max_size=2).map(tuple),
+            "event_ids": ids,
+            "purchase_ids": ids,
+            "quarantined": st.booleans(),
+            "valid_until": st.none() | moments,
+        },
+    ),
+    until=moments,
+)
+def test_decisions_are_built_as_their_constructor_builds_them(
+    purpose: str,
+    allowed: bool,
+    basis: Any,
+    rule: str,
+    code: str,
+    reason: str,
+    extra: dict[str, Any],
+    until: datetime,
+) -> None:
+    decision = new_decision(purpose, allowed, basis, rule, code, reason, **extra)
+    expected = Decision(purpose, allowed, basis, rule, code, reason, **extra)
+    assert_same_value(decision, expected)
+    assert_same_value(valid_until_of(decision, until), replace(expected, valid_until=until))
+
+
+@given(
+    effective_at=moments,
+    level=st.sampled_from(["proven", "attested", "unproven"]),
+    rule=st.none() | texts,
+    code=texts,
+    confirm_id=st.none() | st.integers(),
+)
+def test_grants_are_built_as_their_constructor_builds_them(
+    effective_at: datetime, level: Any, rule: str | None, code: str, confirm_id: int | None
+) -> None:
+    fact = ConsentFact(1, "newsletter", "grant", effective_at, effective_at, "shop")
+    expected = Grant(fact, effective_at, level, rule, code, confirm_id)
+    assert_same_value(new_grant(fact, effective_at, level, rule, code, confirm_id), expected)
+    assert_same_value(new_grant(fact, effective_at, level), Grant(fact, effective_at, level))
 
 
 def test_drafts_of_slotted_and_plain_values_become_those_values() -> None:

@@ -1,4 +1,5 @@
-"""Building frozen dataclass values cheaply where millions are built (planning, the snapshot, the ledger).
+"""Building frozen dataclass values cheaply where millions are built (the policy core, planning, the
+snapshot, the ledger's facts). Pure, like the rest of the policy package, so the core may use it too.
 
 A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__`` (its own ``__setattr__``
 refuses): about three times the cost of plain assignment, paid for every field of every value. A full
@@ -21,7 +22,7 @@ def draft_of(cls: type) -> Any:
     """A mutable class laid out like the frozen dataclass ``cls`` (which must derive from ``object`` only)."""
     if not is_dataclass(cls) or cls.__bases__ != (object,):
         raise TypeError(f"{cls!r} is not a dataclass derived from object alone")
-    namespace: dict[str, Any] = {"__doc__": f"A {cls.__name__} being built (sync_worker.frozen)."}
+    namespace: dict[str, Any] = {"__doc__": f"A {cls.__name__} being built (sync_worker.policy.frozen)."}
     if "__slots__" in cls.__dict__:
         namespace["__slots__"] = cls.__dict__["__slots__"]
     return type(f"{cls.__name__}Draft", (), namespace)
