@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Literal
 
-from sync_worker.policy.frozen import draft_of, retype
+from sync_worker.policy.frozen import draft_of, field_names, retype
 
 Action = Literal["grant", "confirm", "withdraw", "object", "complaint", "erasure"]
 Basis = Literal["consent", "soft_opt_in", "none"]
@@ -66,7 +66,7 @@ class Point:
     since: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConsentFact:
     """One ledger event of one person, as the core sees it."""
 
@@ -81,7 +81,7 @@ class ConsentFact:
     evidence: Evidence = field(default_factory=Evidence)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PurchaseFact:
     event_id: int
     occurred_at: datetime
@@ -91,7 +91,7 @@ class PurchaseFact:
     opt_out_used: bool = False  # R12(b): ... and the person ticked it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PersonFacts:
     email: str
     events: tuple[ConsentFact, ...] = ()
@@ -138,7 +138,7 @@ class Policy:
         return dict(self.material_changes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     purpose: str
     allowed: bool
@@ -156,6 +156,7 @@ class Decision:
 
 
 _DecisionDraft = draft_of(Decision)
+_DECISION_FIELDS = field_names(Decision)
 
 
 def new_decision(  # noqa: PLR0917 - the fields of Decision, in its order
@@ -187,7 +188,8 @@ def new_decision(  # noqa: PLR0917 - the fields of Decision, in its order
 def valid_until_of(decision: Decision, until: datetime) -> Decision:
     """``replace(decision, valid_until=until)``, built as ``new_decision`` (``replace`` costs several times more)."""
     draft = _DecisionDraft()
-    vars(draft).update(vars(decision))
+    for name in _DECISION_FIELDS:
+        setattr(draft, name, getattr(decision, name))
     draft.valid_until = until
     built: Decision = retype(draft, Decision)
     return built

@@ -12,7 +12,7 @@ from sync_worker.policy.facts import ALL_PURPOSES, ConsentFact, Evidence, Eviden
 from sync_worker.policy.frozen import draft_of, retype
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Grant:
     """A grant for the purpose, judged: valid when ``rule`` is None, else the rule that voids it."""
 
