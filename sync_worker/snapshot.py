@@ -23,7 +23,6 @@ from connectors.base import GlobalState, Status
 from sync_worker.db import upsert
 from sync_worker.ledger.bulk import select_in
 from sync_worker.observe import Seen
-from sync_worker.policy.frozen import draft_of, retype
 
 
 class Cursor(SQLModel, table=True):
@@ -130,20 +129,17 @@ def load_seen(
     out: dict[str, dict[str, Seen]] = {}
     states = GLOBAL_STATES
     for email, system_name, external_id, global_state, statuses, tags in rows:
-        # As Seen(external_id or None, statuses, state, tags), built for the hot path (sync_worker.policy.frozen).
-        draft = _SeenDraft()
-        draft.external_id, draft.statuses = external_id or None, _statuses(statuses)
-        draft.global_state, draft.tags = states[global_state], _tag_set(tags)
         by_system = out.get(email)
         if by_system is None:
             by_system = out[email] = {}
-        by_system[system_name] = retype(draft, Seen)
+        by_system[system_name] = Seen(
+            external_id or None, _statuses(statuses), states[global_state], _tag_set(tags)
+        )
     return out
 
 
 GLOBAL_STATES = {state.value: state for state in GlobalState}
 STATUSES = {status.value: status for status in Status}
-_SeenDraft = draft_of(Seen)
 
 
 @lru_cache(maxsize=4096)

@@ -18,7 +18,6 @@ from sync_worker.ledger.chain import as_utc
 from sync_worker.ledger.suppression import suppressed_emails
 from sync_worker.ledger.tables import EVENTS, PERSONS, PURCHASES
 from sync_worker.policy import ConsentFact, Evidence, PersonFacts, PurchaseFact
-from sync_worker.policy.frozen import draft_of, retype
 
 CHUNK = 1_000
 
@@ -48,11 +47,13 @@ def load_facts(
             ):
                 purchases[ids[bought[0]]].append(_purchase_of(bought))
         for email in chunk:
-            # As PersonFacts(email, events, purchases, suppressed), built for the hot path (sync_worker.policy.frozen).
-            draft = _PersonDraft()
-            draft.email, draft.suppressed = email, email in blocked
-            draft.events, draft.purchases = tuple(events.get(email, ())), tuple(purchases.get(email, ()))
-            result[email] = retype(draft, PersonFacts)
+            # ``get``: most people have no purchases, and a defaultdict would store an empty list for each.
+            result[email] = PersonFacts(
+                email,
+                tuple(events.get(email, ())),
+                tuple(purchases.get(email, ())),
+                suppressed=email in blocked,
+            )
     return result
 
 
@@ -72,22 +73,21 @@ PURCHASE_COLUMNS = ["person_id", "id", "occurred_at", "paid", "categories", "opt
 _second = itemgetter(1)
 
 
-_FactDraft = draft_of(ConsentFact)
-_PersonDraft = draft_of(PersonFacts)
-
-
 def _fact_of(row: Sequence[Any]) -> ConsentFact:
-    """The ConsentFact of one event row (one per event of every person planned: sync_worker.policy.frozen)."""
     _, event_id, purpose, action, occurred, recorded, source, method, point, evidence = row
     recorded_at = _moment(recorded)
     assert recorded_at is not None  # the column is NOT NULL
-    draft = _FactDraft()
-    draft.event_id, draft.purpose, draft.action = event_id, purpose, action
-    draft.occurred_at, draft.recorded_at = _moment(occurred), recorded_at
-    draft.source, draft.method, draft.collection_point = source, method or "", point
-    draft.evidence = _evidence(evidence)
-    fact: ConsentFact = retype(draft, ConsentFact)
-    return fact
+    return ConsentFact(
+        event_id=event_id,
+        purpose=purpose,
+        action=action,
+        occurred_at=_moment(occurred),
+        recorded_at=recorded_at,
+        source=source,
+        method=method or "",
+        collection_point=point,
+        evidence=_evidence(evidence),
+    )
 
 
 def _purchase_of(row: Sequence[Any]) -> PurchaseFact:

@@ -21,8 +21,6 @@ from sync_worker.policy.facts import (
     PersonFacts,
     Policy,
     PurchaseFact,
-    new_decision,
-    valid_until_of,
 )
 from sync_worker.policy.grants import Grant, event_time, judge_grants
 from sync_worker.policy.months import add_months
@@ -114,8 +112,8 @@ def decide_on_record(
     until = next_change_by_time(
         relevant, facts.purchases, purpose, policy, now, effective=events, grants=grants
     )
-    # Most decisions never change by time alone: copy only the others.
-    return decision if until is None else valid_until_of(decision, until)
+    # Most decisions never change by time alone: copy (slow for a frozen dataclass) only the others.
+    return decision if until is None else replace(decision, valid_until=until)
 
 
 def _effective_events(events: list[ConsentFact], now: datetime) -> tuple[ConsentFact, ...]:
@@ -222,9 +220,7 @@ def deny_if_suppressed_r22(facts: PersonFacts, purpose: str) -> Decision | None:
     """R22 (with R21): the suppression list is checked before anything else."""
     if not facts.suppressed:
         return None
-    return new_decision(
-        purpose, False, "none", "R22", "suppressed", "The address is on the suppression list."
-    )
+    return Decision(purpose, False, "none", "R22", "suppressed", "The address is on the suppression list.")
 
 
 def negatives_for(events: tuple[ConsentFact, ...], purpose: str) -> list[ConsentFact]:
@@ -276,18 +272,18 @@ def deny_if_withdrawn_r16_to_r23(
     ids = (last.event_id, *(i for g in later for i in g.event_ids))
     if untied:
         method = untied[-1].fact.method
-        return new_decision(
+        return Decision(
             purpose, False, "none", "R23", "regrant_not_by_person",
             f"Only a new act by the person can lift a withdrawal; '{method}' cannot.",
             event_ids=ids,
         )  # fmt: skip
     if later:
-        return new_decision(
+        return Decision(
             purpose, False, "none", "R30", "tie_resolves_to_withdrawal",
             "A grant and a withdrawal at the same time (or within the skew window) resolve to withdrawal.",
             event_ids=ids,
         )  # fmt: skip
-    return new_decision(
+    return Decision(
         purpose, False, "none", negative_rule(last), "withdrawn", _withdrawn_reason(last), event_ids=ids
     )
 
@@ -306,7 +302,7 @@ def _withdrawn_reason(fact: ConsentFact) -> str:
 def allow_consent_r5(purpose: str, grant: Grant) -> Decision:
     """R5 (with R2-R6): a valid, confirmed grant of this purpose allows mailing it."""
     when = grant.effective_at.isoformat()
-    return new_decision(
+    return Decision(
         purpose, True, "consent", "R5", "consent",
         f"Consent given at {when} ({grant.level} evidence, source {grant.fact.source}).",
         event_ids=grant.event_ids,
@@ -329,7 +325,7 @@ def decide_soft_opt_in_r12_to_r14(
         return None
     offered = [p for p in paid if p.opt_out_offered and not p.opt_out_used]
     if not offered:
-        return new_decision(
+        return Decision(
             purpose, False, "none", "R12", "opt_out_not_offered_or_used",
             "The purchase gave no free opt-out at checkout, or the person used it.",
             purchase_ids=tuple(p.event_id for p in paid),
@@ -337,7 +333,7 @@ def decide_soft_opt_in_r12_to_r14(
     current = [p for p in offered if now <= add_months(p.occurred_at, policy.soft_opt_in_months)]
     if not current:
         last = max(offered, key=lambda p: (p.occurred_at, p.event_id))
-        return new_decision(
+        return Decision(
             purpose, False, "none", "R14", "soft_opt_in_window_passed",
             f"The last paid purchase ({last.occurred_at.isoformat()}) is older than {policy.soft_opt_in_months} months.",
             purchase_ids=(last.event_id,),
@@ -346,7 +342,7 @@ def decide_soft_opt_in_r12_to_r14(
     categories = sorted(
         {c for p in current for bought in p.categories for c in (bought, *related.get(bought, ()))}
     )
-    return new_decision(
+    return Decision(
         purpose, True, "soft_opt_in", "R12", "soft_opt_in",
         f"Paid customer within {policy.soft_opt_in_months} months; similar products only.",
         categories=tuple(categories),
@@ -361,7 +357,7 @@ def deny_without_basis_r1(purpose: str, grants: list[Grant]) -> Decision:
     newest = max(grants, key=lambda g: (g.effective_at, g.rule or "", g.code, g.fact.event_id))
     rule = newest.rule or "R1"
     quarantined = any(g.rule in EVIDENCE_RULES for g in grants)
-    return new_decision(
+    return Decision(
         purpose, False, "none", rule, newest.code or "no_basis",
         f"The grant on record does not count ({newest.code}, {rule}).",
         event_ids=tuple(g.fact.event_id for g in grants),
@@ -372,4 +368,4 @@ def deny_without_basis_r1(purpose: str, grants: list[Grant]) -> Decision:
 @lru_cache(maxsize=64)
 def _no_basis(purpose: str) -> Decision:
     # The most frequent decision of all, and a frozen value: one per purpose serves every person.
-    return new_decision(purpose, False, "none", "R1", "no_basis", "No consent or soft opt-in on record.")
+    return Decision(purpose, False, "none", "R1", "no_basis", "No consent or soft opt-in on record.")

@@ -10,8 +10,6 @@ from datetime import datetime
 from functools import cached_property
 from typing import Literal
 
-from sync_worker.policy.frozen import draft_of, field_names, retype
-
 Action = Literal["grant", "confirm", "withdraw", "object", "complaint", "erasure"]
 Basis = Literal["consent", "soft_opt_in", "none"]
 EvidenceLevel = Literal["proven", "attested", "unproven"]
@@ -153,43 +151,3 @@ class Decision:
     # The first instant at which the same facts may decide otherwise (a window ends, a pending double
     # opt-in lapses, a future-dated event takes effect); None when time alone never changes it.
     valid_until: datetime | None = None
-
-
-_DecisionDraft = draft_of(Decision)
-_DECISION_FIELDS = field_names(Decision)
-
-
-def new_decision(  # noqa: PLR0917 - the fields of Decision, in its order
-    purpose: str,
-    allowed: bool,
-    basis: Basis,
-    rule: str,
-    code: str,
-    reason: str,
-    *,
-    categories: tuple[str, ...] = (),
-    event_ids: tuple[int, ...] = (),
-    purchase_ids: tuple[int, ...] = (),
-    quarantined: bool = False,
-    valid_until: datetime | None = None,
-) -> Decision:
-    """``Decision(...)``, built through a draft (sync_worker.policy.frozen): the core builds one for every
-    purpose it judges on the person's record."""
-    draft = _DecisionDraft()
-    draft.purpose, draft.allowed, draft.basis, draft.rule, draft.code, draft.reason = (
-        purpose, allowed, basis, rule, code, reason
-    )  # fmt: skip
-    draft.categories, draft.event_ids, draft.purchase_ids = categories, event_ids, purchase_ids
-    draft.quarantined, draft.valid_until = quarantined, valid_until
-    built: Decision = retype(draft, Decision)
-    return built
-
-
-def valid_until_of(decision: Decision, until: datetime) -> Decision:
-    """``replace(decision, valid_until=until)``, built as ``new_decision`` (``replace`` costs several times more)."""
-    draft = _DecisionDraft()
-    for name in _DECISION_FIELDS:
-        setattr(draft, name, getattr(decision, name))
-    draft.valid_until = until
-    built: Decision = retype(draft, Decision)
-    return built

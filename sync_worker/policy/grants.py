@@ -9,7 +9,6 @@ from functools import lru_cache
 
 from sync_worker.policy.evidence import graded, point_and_evidence
 from sync_worker.policy.facts import ALL_PURPOSES, ConsentFact, Evidence, EvidenceLevel, Point, Policy
-from sync_worker.policy.frozen import draft_of, retype
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,25 +26,6 @@ class Grant:
     def event_ids(self) -> tuple[int, ...]:
         ids = (self.fact.event_id,)
         return (*ids, self.confirm_id) if self.confirm_id is not None else ids
-
-
-_GrantDraft = draft_of(Grant)
-
-
-def new_grant(  # noqa: PLR0917 - the fields of Grant, in its order
-    fact: ConsentFact,
-    effective_at: datetime,
-    level: EvidenceLevel,
-    rule: str | None = None,
-    code: str = "",
-    confirm_id: int | None = None,
-) -> Grant:
-    """``Grant(...)``, built through a draft (sync_worker.policy.frozen): one or two per grant judged."""
-    draft = _GrantDraft()
-    draft.fact, draft.effective_at, draft.level = fact, effective_at, level
-    draft.rule, draft.code, draft.confirm_id = rule, code, confirm_id
-    built: Grant = retype(draft, Grant)
-    return built
 
 
 def event_time(fact: ConsentFact) -> datetime:
@@ -74,8 +54,8 @@ def judge_grant(
     if defect is None:
         defect = evidence_defect_r5_r7_r8(fact, level, policy, evidence)
     if defect is not None:
-        return new_grant(fact, event_time(fact), level, *defect)
-    return confirm_r6(new_grant(fact, event_time(fact), level), confirms, policy, now, evidence)
+        return Grant(fact, event_time(fact), level, *defect)
+    return confirm_r6(Grant(fact, event_time(fact), level), confirms, policy, now, evidence)
 
 
 def form_defect_r2_r3_r4_r37(
@@ -148,6 +128,6 @@ def confirm_r6(
     clicks = [c for c in confirms if grant.effective_at <= event_time(c) <= deadline]
     if clicks:
         first = min(clicks, key=lambda c: (event_time(c), c.event_id))
-        return new_grant(grant.fact, event_time(first), grant.level, confirm_id=first.event_id)
+        return Grant(grant.fact, event_time(first), grant.level, confirm_id=first.event_id)
     code = "double_opt_in_lapsed" if now > deadline else "double_opt_in_pending"
-    return new_grant(grant.fact, grant.effective_at, grant.level, "R6", code)
+    return Grant(grant.fact, grant.effective_at, grant.level, "R6", code)
