@@ -30,7 +30,7 @@ from benchmarks.population import cases, seen_of, write_ledger
 from benchmarks.shop import machine, peak_rss_mib, purposes_by_system, sandboxes, settings
 from connectors.registry import connector_class
 from sync_worker import db, snapshot
-from sync_worker.cli import freeze_startup_objects
+from sync_worker.cli import tune_collector
 from sync_worker.ledger_port import DecisionLike
 from sync_worker.observe import Seen
 from sync_worker.plan import Person, PlannedChange, plan
@@ -108,7 +108,7 @@ class Planner:
 def measure(path: Path, workers: int) -> None:
     """One timed pass in this process (and ``workers`` pool processes if > 1): prints seconds, changes,
     people, peak RSS, the stage split and the CPU seconds of all processes."""
-    freeze_startup_objects()  # as the sync-worker command does before it runs anything
+    tune_collector()  # as the sync-worker command does before it runs anything
     planner = Planner(path) if workers <= 1 else None  # set up before the clock, as always
     start, cpu = time.perf_counter(), time.process_time()
     stages = {"decide": 0.0, "load_seen": 0.0, "plan": 0.0}
@@ -138,7 +138,7 @@ _planner: Planner | None = None
 
 def _start_worker(path: Path) -> None:
     global _planner  # noqa: PLW0603 - one planner per pool process
-    freeze_startup_objects()
+    tune_collector()
     _planner = Planner(path)
 
 

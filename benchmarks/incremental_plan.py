@@ -29,7 +29,7 @@ from benchmarks.shop import machine, peak_rss_mib, sandboxes, settings
 from connectors.base import Connector
 from connectors.registry import connector_class
 from sync_worker import db
-from sync_worker.cli import freeze_startup_objects
+from sync_worker.cli import tune_collector
 from sync_worker.rulebook import policy_from_settings, secret_of
 from sync_worker.runner import ConnectorCounts, Reconciliation, RunReport
 from sync_worker.sql_ledger import SqlLedger
@@ -43,7 +43,7 @@ PASSES = (
 
 
 def measure(path: Path) -> None:
-    freeze_startup_objects()
+    tune_collector()
     config = settings(sandboxes(), f"sqlite:///{path}")
     engine = db.make_engine(config.database_url)
     db.upgrade(engine)

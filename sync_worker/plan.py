@@ -24,8 +24,12 @@ REPERMISSION_TAG = "sync-worker:re-permission"
 # Looked up for every cell planned: the members once, and their values by dictionary (``.value`` is a
 # descriptor call on an enum member).
 _SUBSCRIBED, _NOT_SUBSCRIBED, _ACTIVE = Status.SUBSCRIBED, Status.NOT_SUBSCRIBED, GlobalState.ACTIVE
+_PENDING, _UNSUBSCRIBED = Status.PENDING, Status.UNSUBSCRIBED
+_SUBSCRIBE, _UNSUBSCRIBE, _NONE = Action.SUBSCRIBE, Action.UNSUBSCRIBE, Basis.NONE
 _SHOWN_SUBSCRIBED = frozenset({Status.SUBSCRIBED, Status.PENDING})
 _VALUE: dict[Status, str] = {status: status.value for status in Status}
+# An action as ``change_key`` formats it (formatting an enum member costs more than the rest of the text).
+_ACTION_TEXT: dict[str, str] = {action: f"{action}" for action in Action}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +58,8 @@ class Person:
 
 
 def change_key(run_id: str, system: str, email: str, slot: str, action: Action) -> str:
-    digest = hashlib.sha256(f"{system}\x00{email}\x00{slot}\x00{action}".encode()).hexdigest()[:24]
+    text = _ACTION_TEXT.get(action) or f"{action}"
+    digest = hashlib.sha256(f"{system}\x00{email}\x00{slot}\x00{text}".encode()).hexdigest()[:24]
     return f"{run_id}:{digest}"
 
 
@@ -144,16 +149,16 @@ def _align(
     if decision.allowed:
         # PENDING is the vendor's own confirmation flow (Mailchimp re-subscribes that way): leave it be.
         # A vendor-side block (bounced, suppressed, unsubscribed from all) is a fact we cannot push over.
-        if mailable or status == Status.PENDING or seen.global_state != GlobalState.ACTIVE:
+        if mailable or status == _PENDING or seen.global_state != _ACTIVE:
             return None
-        if Action.SUBSCRIBE not in caps.actions:
+        if _SUBSCRIBE not in caps.actions:
             return None
-        action, after = Action.SUBSCRIBE, Status.SUBSCRIBED
+        action, after, basis = _SUBSCRIBE, _SUBSCRIBED, basis_of(decision)
         reason = decision.reason
     else:
-        if status != Status.SUBSCRIBED or Action.UNSUBSCRIBE not in caps.actions:
+        if status != _SUBSCRIBED or _UNSUBSCRIBE not in caps.actions:
             return None
-        action, after = Action.UNSUBSCRIBE, Status.UNSUBSCRIBED
+        action, after, basis = _UNSUBSCRIBE, _UNSUBSCRIBED, _NONE
         reason = f"{decision.reason} (R27: not allowed is pushed as unsubscribed)"
     change = Change(
         key=change_key(run_id, system, email, purpose, action),
@@ -162,7 +167,7 @@ def _align(
         action=action,
         purpose=purpose,
         external_id=seen.external_id,
-        basis=basis_of(decision) if decision.allowed else Basis.NONE,
+        basis=basis,
     )
     # Positional, and enum values by dictionary: built once per change, some 3 million times at 1M people.
     return PlannedChange(

@@ -127,9 +127,13 @@ def load_seen(
         where=None if system is None else {"system": system},
     )
     out: dict[str, dict[str, Seen]] = {}
+    states = GLOBAL_STATES
     for email, system_name, external_id, global_state, statuses, tags in rows:
-        out.setdefault(email, {})[system_name] = Seen(
-            external_id or None, dict(_statuses(statuses)), GLOBAL_STATES[global_state], _tag_set(tags)
+        by_system = out.get(email)
+        if by_system is None:
+            by_system = out[email] = {}
+        by_system[system_name] = Seen(
+            external_id or None, _statuses(statuses), states[global_state], _tag_set(tags)
         )
     return out
 
@@ -139,8 +143,10 @@ STATUSES = {status.value: status for status in Status}
 
 
 @lru_cache(maxsize=4096)
-def _statuses(packed: str) -> tuple[tuple[str, Status], ...]:
-    return tuple((purpose, STATUSES[value]) for purpose, value in json.loads(packed).items())
+def _statuses(packed: str) -> Mapping[str, Status]:
+    # One mapping per distinct text, shared by every Seen that shows it: a Seen is a frozen value and
+    # nothing writes to its statuses (``plan.apply`` copies them).
+    return {purpose: STATUSES[value] for purpose, value in json.loads(packed).items()}
 
 
 def _tag_set(tags: Any) -> frozenset[str]:

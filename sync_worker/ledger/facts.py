@@ -47,8 +47,12 @@ def load_facts(
             ):
                 purchases[ids[bought[0]]].append(_purchase_of(bought))
         for email in chunk:
+            # ``get``: most people have no purchases, and a defaultdict would store an empty list for each.
             result[email] = PersonFacts(
-                email, tuple(events[email]), tuple(purchases[email]), suppressed=email in blocked
+                email,
+                tuple(events.get(email, ())),
+                tuple(purchases.get(email, ())),
+                suppressed=email in blocked,
             )
     return result
 

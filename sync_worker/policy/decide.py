@@ -41,8 +41,19 @@ def decide(facts: PersonFacts, purpose: str, policy: Policy, now: datetime) -> D
 
 def decide_all(facts: PersonFacts, policy: Policy, now: datetime) -> tuple[Decision, ...]:
     # The person's events are sorted out by purpose once, not scanned again for every purpose.
+    if facts.suppressed:
+        return tuple(_decide(facts, purpose, policy, now, []) for purpose in policy.purposes)
     by_purpose = concerning_by_purpose(facts.events, policy.purposes)
-    return tuple(_decide(facts, purpose, policy, now, by_purpose[purpose]) for purpose in policy.purposes)
+    purchases = facts.purchases
+    decisions = []
+    for purpose in policy.purposes:
+        # ``_decide``, its shortcut taken here without a call (most purposes of most people take it).
+        relevant = by_purpose[purpose]
+        if relevant or (purchases and purpose == "promotions"):
+            decisions.append(decide_on_record(facts, purpose, policy, now, relevant))
+        else:
+            decisions.append(_no_basis(purpose))
+    return tuple(decisions)
 
 
 def concerns(fact: ConsentFact, purpose: str) -> bool:

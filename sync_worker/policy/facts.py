@@ -64,7 +64,7 @@ class Point:
     since: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConsentFact:
     """One ledger event of one person, as the core sees it."""
 
@@ -79,7 +79,7 @@ class ConsentFact:
     evidence: Evidence = field(default_factory=Evidence)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PurchaseFact:
     event_id: int
     occurred_at: datetime
@@ -89,7 +89,7 @@ class PurchaseFact:
     opt_out_used: bool = False  # R12(b): ... and the person ticked it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PersonFacts:
     email: str
     events: tuple[ConsentFact, ...] = ()
@@ -136,7 +136,7 @@ class Policy:
         return dict(self.material_changes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     purpose: str
     allowed: bool

@@ -11,7 +11,7 @@ from sync_worker.policy.evidence import graded, point_and_evidence
 from sync_worker.policy.facts import ALL_PURPOSES, ConsentFact, Evidence, EvidenceLevel, Point, Policy
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Grant:
     """A grant for the purpose, judged: valid when ``rule`` is None, else the rule that voids it."""
 
@@ -48,15 +48,14 @@ def judge_grant(
 ) -> Grant:
     point, evidence = point_and_evidence(fact, policy)  # once for all the rules below
     level = graded(fact, policy, point, evidence)
-    base = Grant(fact, event_time(fact), level)
     defect = form_defect_r2_r3_r4_r37(fact, purpose, point, evidence) or version_defect_r10(
         purpose, policy, evidence
     )
     if defect is None:
         defect = evidence_defect_r5_r7_r8(fact, level, policy, evidence)
     if defect is not None:
-        return Grant(fact, base.effective_at, level, *defect)
-    return confirm_r6(base, confirms, policy, now, evidence)
+        return Grant(fact, event_time(fact), level, *defect)
+    return confirm_r6(Grant(fact, event_time(fact), level), confirms, policy, now, evidence)
 
 
 def form_defect_r2_r3_r4_r37(
