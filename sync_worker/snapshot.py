@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import JSON, Column, Connection, DateTime, Index, delete, insert, select, update
@@ -144,9 +145,9 @@ STATUSES = {status.value: status for status in Status}
 
 @lru_cache(maxsize=4096)
 def _statuses(packed: str) -> Mapping[str, Status]:
-    # One mapping per distinct text, shared by every Seen that shows it: a Seen is a frozen value and
-    # nothing writes to its statuses (``plan.apply`` copies them).
-    return {purpose: STATUSES[value] for purpose, value in json.loads(packed).items()}
+    # One mapping per distinct text, shared by every Seen that shows it: read-only, so that no caller
+    # can change what the others see.
+    return MappingProxyType({purpose: STATUSES[value] for purpose, value in json.loads(packed).items()})
 
 
 def _tag_set(tags: Any) -> frozenset[str]:

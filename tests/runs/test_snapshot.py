@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from alembic import command
 from sqlalchemy import JSON, DateTime, Engine, column, select, table
 
@@ -34,6 +35,17 @@ def test_load_seen_reads_back_every_slot_state_and_tag(engine: Engine) -> None:
     }
     assert only == {"jan@example.nl": {"mailchimp": Seen("m-1", {}, GlobalState.BOUNCED)}}
     assert all(type(s) is Status for s in seen["jan@example.nl"]["klaviyo"].statuses.values())
+
+
+def test_people_showing_the_same_statuses_share_one_mapping_nobody_can_change(engine: Engine) -> None:
+    with engine.begin() as conn:
+        snapshot.save_seen(conn, "klaviyo", {"a@example.nl": PIET, "b@example.nl": PIET}, NOW)
+        seen = snapshot.load_seen(conn, ["a@example.nl", "b@example.nl"])
+    first, second = seen["a@example.nl"]["klaviyo"].statuses, seen["b@example.nl"]["klaviyo"].statuses
+    assert first is second
+    with pytest.raises(TypeError):
+        first["newsletter"] = Status.SUBSCRIBED  # type: ignore[index]
+    assert second == {"newsletter": Status.UNSUBSCRIBED}
 
 
 def test_saving_again_replaces_what_a_system_showed(engine: Engine) -> None:
