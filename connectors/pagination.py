@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import httpx
@@ -78,6 +78,14 @@ class Watermark:
     def inclusive(self) -> bool:
         """Whether the next pull must ask for records stamped ``at`` itself (a closed boundary)."""
         return not self.sealed
+
+    def after(self) -> datetime | None:
+        """Where a vendor's "changed after" filter starts, for a filter that may be open: a second before
+        ``at`` while records stamped ``at`` must be read again (``admits`` drops the keys seen there),
+        ``at`` itself once sealed. None: no watermark yet, read everything."""
+        if self.at is None:
+            return None
+        return self.at - timedelta(seconds=1) if self.inclusive else self.at
 
     def admits(self, key: str, stamp: datetime | None) -> bool:
         if self.at is None or stamp is None:

@@ -124,7 +124,7 @@ class KlaviyoConnector:
 
         Klaviyo's ``greater-than(updated, t)`` is open; asking from a second before the watermark and
         dropping the keys already seen there makes the boundary closed (nothing stamped ``t`` is lost),
-        until the vendor's clock has left that second and the watermark is sealed (``_lower_bound``).
+        until the vendor's clock has left that second and the watermark is sealed (``Watermark.after``).
         """
         if stream.startswith(JOINS) and stream[len(JOINS) :] in self.purposes.list_purposes():
             async for page in self._pull_joins(stream, since):
@@ -139,8 +139,8 @@ class KlaviyoConnector:
             "sort": "updated",
             "page[size]": self.page_size,
         }
-        if mark.at is not None:
-            params["filter"] = after_filter("updated", _lower_bound(mark))
+        if (start := mark.after()) is not None:
+            params["filter"] = after_filter("updated", start)
         vendor_now: datetime | None = None  # the vendor's clock at the first answer: it seals the watermark
 
         async def fetch(url: str | None) -> tuple[dict[str, Any], str | None]:
@@ -170,24 +170,25 @@ class KlaviyoConnector:
         """
         list_id = self.purposes.list_purposes()[stream[len(JOINS) :]]
         mark = Watermark.decode(since)
-        if mark.at is None:
+        start = mark.after()
+        if start is None:
             now = await self.client.vendor_now(list_id) or self.clock()
-            start = now.replace(microsecond=0) - timedelta(seconds=1)
-            yield Page(stream, (), (), checkpoint=Watermark(start, sealed=True).encode(), final=True)
+            placed = Watermark(now.replace(microsecond=0) - timedelta(seconds=1), sealed=True)
+            yield Page(stream, (), (), checkpoint=placed.encode(), final=True)
             return
         ceiling = self.clock()
-        members = await self.client.list_members(list_id, after_filter("joined_group_at", _lower_bound(mark)))
+        members = await self.client.list_members(list_id, after_filter("joined_group_at", start))
         joined = {pid: at for pid, at in members.joined.items() if at is not None and mark.admits(pid, at)}
         # A joiner whose profile changed in or after the second it joined is read by the contacts stream,
         # in this run or already after that change, with the membership: only a join that left `updated`
         # behind is read here.
         ids = sorted(pid for pid, at in joined.items() if not _covered(members.updated.get(pid), at))
         size = min(self.page_size, 100)
-        chunks = [ids[i : i + size] for i in range(0, len(ids), size)] or [[]]
-        for number, chunk in enumerate(chunks, 1):
+        *earlier, last = [ids[i : i + size] for i in range(0, len(ids), size)] or [[]]
+        for chunk in earlier:
             records, errors = await self._map(await self.client.profiles_by_id(chunk))
-            if number < len(chunks):
-                yield Page(stream, records, errors, checkpoint=None, final=False)
+            yield Page(stream, records, errors, checkpoint=None, final=False)
+        records, errors = await self._map(await self.client.profiles_by_id(last))
         mark = mark.advance(joined.items(), ceiling).sealed_by(members.vendor_now)
         yield Page(stream, records, errors, checkpoint=mark.encode(), final=True)
 
@@ -356,13 +357,6 @@ class KlaviyoConnector:
 
     async def aclose(self) -> None:
         await self.client.aclose()
-
-
-def _lower_bound(mark: Watermark) -> datetime:
-    """Klaviyo's ``greater-than`` is open: from a second before ``at`` while records stamped ``at`` must be
-    read again (the watermark drops the keys seen there), from ``at`` once the watermark is sealed."""
-    assert mark.at is not None
-    return mark.at - timedelta(seconds=1) if mark.inclusive else mark.at
 
 
 def _covered(updated: datetime | None, joined: datetime) -> bool:

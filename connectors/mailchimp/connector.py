@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -55,7 +55,6 @@ from sync_worker.logs import get_logger
 
 STREAM = "contacts"
 PUSH_MAX = 4 * BATCH_MAX  # changes per push call
-ONE_SECOND = timedelta(seconds=1)
 
 
 class MailchimpConnector:
@@ -142,13 +141,10 @@ class MailchimpConnector:
         previous: list[Any] = []
         vendor_now: datetime | None = None  # the vendor's clock at the first answer: it seals the watermark
         while True:
-            # One second back: whether Mailchimp's `since_last_changed` is strict or not, the boundary
-            # second is re-read and the Watermark drops what was already seen there (sealed: from ``at``).
-            start = position.at
-            if start is not None and position.inclusive:
-                start -= ONE_SECOND
+            # Whether Mailchimp's `since_last_changed` is strict or not, ``after`` re-reads the boundary
+            # second (until sealed) and the Watermark drops what was already seen there.
             body = await self.client.list_members(
-                count=self.page_size, offset=offset, since_last_changed=start
+                count=self.page_size, offset=offset, since_last_changed=position.after()
             )
             if vendor_now is None:
                 vendor_now = self.client.http.vendor_date

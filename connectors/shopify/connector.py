@@ -1,9 +1,10 @@
 """Shopify connector: pulls customers (consent, tags) and orders incrementally; pushes consent and tags.
 
 Both streams are read sorted by ``updatedAt`` with a closed-boundary watermark (``updated_at:>='...'``,
-``>`` once sealed by Shopify's clock), so each page checkpoints. Pushes go in batches of aliased mutations onto the customer id the pull saw; only
-customers without one are first found by e-mail in one aliased read, which also gives their consent
-state. REDACTED and INVALID are Shopify's read-only facts and are refused, never retried.
+``>`` once sealed by Shopify's clock), so each page checkpoints. Pushes go in batches of aliased
+mutations onto the customer id the pull saw; only customers without one are first found by e-mail in one
+aliased read, which also gives their consent state. REDACTED and INVALID are Shopify's read-only facts
+and are refused, never retried.
 """
 
 from __future__ import annotations

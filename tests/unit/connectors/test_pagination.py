@@ -95,3 +95,9 @@ def test_a_sealed_watermark_opens_again_when_it_moves() -> None:
     assert moved == Watermark(T0 + timedelta(seconds=2), frozenset({"b"}))
     assert sealed.advance([("a", T0)]) == sealed  # the sealed second adds no keys
     assert Watermark.decode('{"at": null, "keys": []}') == Watermark()  # cursors stored before sealing
+
+
+def test_an_open_after_filter_starts_a_second_early_until_the_watermark_is_sealed() -> None:
+    assert Watermark().after() is None
+    assert Watermark(T0, frozenset({"a"})).after() == T0 - timedelta(seconds=1)
+    assert Watermark(T0, sealed=True).after() == T0
