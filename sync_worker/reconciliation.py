@@ -68,8 +68,9 @@ class Reconciliation:
     # The caller holds every connector's lease: claims left in flight by a dead process are taken at once.
     leased: bool = False
     # ``connectors`` are all the enabled ones. A run of some of them (``--connector``, a replica holding
-    # some leases) plans for those systems alone, so the people it plans stay dirty for a complete run,
-    # and an erasure it carried out in those systems is completed by a complete run only.
+    # some leases) plans for those systems alone, so the people it plans stay dirty for a complete run
+    # (an opt-out it pulled must still reach the others, R25), and an erasure it carried out in those
+    # systems is completed by a complete run only (R21).
     complete: bool = True
 
     async def run(
