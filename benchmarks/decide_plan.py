@@ -183,7 +183,11 @@ def main() -> None:
         else Path(f"/tmp/ledger-{n}.db")
     )
     if not path.exists():
-        build(path, n)
+        # Built in a process of its own: on Linux a child's peak RSS (ru_maxrss) starts from that of the
+        # process that forked it, so a build in this process would be counted in every run's peak.
+        subprocess.run(
+            [sys.executable, "-m", "benchmarks.decide_plan", "--build", str(path), str(n)], check=True
+        )
     scratch = path.with_name(f"{path.stem}-run{path.suffix}")
     rows = []
     for _ in range(runs):
@@ -212,7 +216,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if "--measure" in sys.argv:
+    if "--build" in sys.argv:
+        at = sys.argv.index("--build")
+        build(Path(sys.argv[at + 1]), int(sys.argv[at + 2]))
+    elif "--measure" in sys.argv:
         workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 1
         measure(Path(sys.argv[sys.argv.index("--measure") + 1]), workers)
     else:
