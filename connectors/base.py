@@ -53,6 +53,9 @@ class Outcome(StrEnum):
     ACCEPTED = "accepted"  # the vendor took it (for async vendors: queued; the next pull verifies)
     REJECTED = "rejected"  # the vendor refused it for good; `reason` says why
     RETRY_LATER = "retry_later"  # transient: rate limit, 5xx, time-out
+    # The vendor no longer holds the person (deleted there): nothing is left to change, and nobody there to
+    # mail. Only for an answer that says so of the person, never for a 4xx of the payload, a 5xx or a 429.
+    GONE = "gone"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,12 @@ so replicas never claim the same item.
 
 Echo detection: a ``done`` item keeps the value the vendor should show (``pushed_value``) until a pull
 reads that slot again and marks it ``verified`` (echo) or ``differs``.
+
+Gone: a vendor that answers that it no longer holds the person (deleted there by the shop's staff or by a
+privacy deletion of its own) settles the item ``done`` with ``verified`` "gone": no echo will come, an
+opt-out is satisfied (nobody there to mail) and nothing is created there again. In the same transaction that
+system's snapshot row of the person goes, so planning no longer aligns them there (sync_worker.plan only
+aligns people a system holds) until a pull finds them there again.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from connectors.base import Action, Basis, Change, Connector, Outcome, PushResult, Status
-from sync_worker import due
+from sync_worker import due, snapshot
 from sync_worker.plan import PlannedChange
 
 MAX_ATTEMPTS = 5
@@ -55,6 +61,7 @@ DEFAULT_BATCH = 100
 OPEN = ("pending", "in_flight", "failed")
 SUBSCRIBE = Action.SUBSCRIBE.value
 STATUS_VALUES = frozenset(s.value for s in Status)
+GONE = Outcome.GONE.value  # the ``verified`` mark of an item settled because its person is gone there
 
 
 class OutboxItem(SQLModel, table=True):
@@ -75,7 +82,8 @@ class OutboxItem(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = None
     pushed_value: str | None = None  # what the vendor should show after the push: the echo to expect
-    verified: str | None = None  # None: awaiting the echo; "echo" or "differs" once read back
+    # None: awaiting the echo; "echo" or "differs" once read back; GONE: the vendor no longer holds the person
+    verified: str | None = None
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     claimed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
@@ -160,13 +168,13 @@ def in_flight(conn: Connection, emails: Sequence[str]) -> dict[str, set[tuple[st
     return out
 
 
-def slots_of(conn: Connection, keys: Sequence[str]) -> dict[str, str]:
-    """key -> slot (purpose, account or tag) of outbox items, for counting pushes by purpose."""
-    out: dict[str, str] = {}
+def slots_of(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """key -> (slot, action) of outbox items: pushes are counted by purpose and logged by action."""
+    out: dict[str, tuple[str, str]] = {}
     for start in range(0, len(keys), 1000):  # bounded parameter lists (SQLite caps them)
         chunk = list(keys[start : start + 1000])
-        rows = conn.execute(select(ITEMS.c.key, ITEMS.c.slot).where(ITEMS.c.key.in_(chunk)))
-        out.update((str(key), str(slot)) for key, slot in rows)
+        rows = conn.execute(select(ITEMS.c.key, ITEMS.c.slot, ITEMS.c.action).where(ITEMS.c.key.in_(chunk)))
+        out.update((str(key), (str(slot), str(action))) for key, slot, action in rows)
     return out
 
 
@@ -261,11 +269,15 @@ def claim(
 
 
 def settle(conn: Connection, results: Sequence[PushResult], now: datetime) -> None:
-    """Record each vendor answer: accepted -> done, rejected -> parked with the vendor's reason,
-    retry later -> failed (retried by later runs; a subscribe is parked after MAX_ATTEMPTS)."""
+    """Record each vendor answer: accepted -> done, gone -> done and settled (no echo awaited), rejected ->
+    parked with the vendor's reason, retry later -> failed (retried by later runs; a subscribe is parked
+    after MAX_ATTEMPTS)."""
     for result in results:
         values: dict[str, Any] = {"updated_at": now, "last_error": result.reason}
-        if result.outcome == Outcome.ACCEPTED:
+        if result.outcome == Outcome.GONE:
+            values["state"] = "done"
+            values["verified"] = GONE
+        elif result.outcome == Outcome.ACCEPTED:
             values["state"] = "done"
             # The vendor holds another state than asked (Mailchimp keeps a former unsubscriber `pending`):
             # that is the echo to expect. Vendors' own words for the asked state change nothing.
@@ -354,8 +366,11 @@ async def push_system(
             batches.extend(changes[i : i + size] for i in range(0, len(changes), size))
         answers = await asyncio.gather(*(send(batch) for batch in batches))
         results = [result for answer in answers for result in answer]
+        email_of = {item.key: item.change.email for item in claimed}
+        gone = sorted({email_of[r.key] for r in results if r.outcome == Outcome.GONE and r.key in email_of})
         with engine.begin() as conn:
             settle(conn, results, now)
+            snapshot.drop(conn, connector.name, gone)
         settled.extend(results)
         if len(claimed) < claim_size:
             return settled

@@ -270,13 +270,18 @@ class Reconciliation:
             slots = outbox.slots_of(conn, [r.key for results in answers for r in results])
         for name, results in zip(self.connectors, answers, strict=True):
             for result in results:
+                texts[result.key] = push_result_text(result)
+                slot, action = slots.get(result.key, (ACCOUNT, ""))
+                if result.outcome == Outcome.GONE:
+                    report.counts[name].gone += 1
+                    _log_gone(report.run_id, name, result, action)
+                    continue
                 accepted = result.outcome == Outcome.ACCEPTED
                 if accepted:
                     report.counts[name].pushed += 1
                 else:
                     report.counts[name].failed += 1
-                report.pushes[name, purpose_label(slots.get(result.key, ACCOUNT)), accepted] += 1
-                texts[result.key] = push_result_text(result)
+                report.pushes[name, purpose_label(slot), accepted] += 1
         with self.engine.begin() as conn:
             runlog.log_push_results(conn, texts)
 
@@ -304,6 +309,18 @@ class Reconciliation:
                     due.forget(conn, [request.email])
                     outbox.forget(conn, request.email)
                     self.ledger.complete_erasure(conn, request, now)
+
+
+def _log_gone(run_id: str, system: str, result: PushResult, action: str) -> None:
+    """A change for a person the vendor no longer holds is settled: an opt-out has nobody left to reach there
+    (R25), and a subscribe creates nobody there (planning never does, R27)."""
+    get_logger(run_id=run_id, connector=system).info(
+        "push_gone",
+        key=result.key,
+        action=action,
+        rule="R27" if action == Action.SUBSCRIBE.value else "R25",
+        reason=result.reason,
+    )
 
 
 def _warn_rejected(run_id: str, errors: Iterable[RecordError]) -> None:

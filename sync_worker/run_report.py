@@ -22,6 +22,7 @@ class ConnectorCounts:
     planned: int = 0
     pushed: int = 0
     failed: int = 0
+    gone: int = 0  # changes for people the vendor no longer holds (deleted there): settled, not failed
     rejected_records: int = 0
     error: str | None = None
 
@@ -86,6 +87,9 @@ def count_planned(report: RunReport, planned: Sequence[PlannedChange]) -> None:
 
 
 def push_result_text(result: PushResult) -> str:
+    if result.outcome == Outcome.GONE:
+        text = "gone: the system no longer holds this person"
+        return f"{text} ({result.reason})" if result.reason else text
     if result.outcome == Outcome.ACCEPTED:
         return f"accepted ({result.vendor_state})" if result.vendor_state else "accepted"
     label = "rejected" if result.outcome == Outcome.REJECTED else "retry later"

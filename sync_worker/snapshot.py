@@ -182,6 +182,17 @@ def next_people(conn: Connection, after: str, *, dirty_only: bool, limit: int) -
     return list(conn.execute(query.distinct().order_by(OBSERVED.c.email).limit(limit)).scalars())
 
 
+def drop(conn: Connection, system: str, emails: Sequence[str]) -> None:
+    """``system`` no longer holds these people (deleted there): planning no longer aligns them there.
+
+    Their rows in the other systems are untouched, and no consent fact comes of it: a deletion in a
+    vendor is neither a grant nor an objection (a record the vendor still shows as erased is, R21).
+    """
+    for start in range(0, len(emails), 1000):  # bounded parameter lists (SQLite caps them)
+        chunk = list(emails[start : start + 1000])
+        conn.execute(delete(OBSERVED).where(OBSERVED.c.system == system, OBSERVED.c.email.in_(chunk)))
+
+
 def forget(conn: Connection, email: str) -> None:
     """Erasure (R21): drop what the snapshot holds of a person once every system has been told."""
     conn.execute(delete(OBSERVED).where(OBSERVED.c.email == email))

@@ -42,6 +42,7 @@ from connectors.base import (
 from connectors.errors import (
     AuthError,
     ConnectorError,
+    NotFoundError,
     PaginationError,
     TransientError,
 )
@@ -64,6 +65,7 @@ from connectors.pagination import Watermark
 from sync_worker.logs import get_logger
 
 STREAM = "contacts"
+NOT_FOUND = "OBJECT_NOT_FOUND"  # the category of an item error for something HubSpot does not hold
 ACTIONS = frozenset({Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.ERASE})
 
 T = TypeVar("T")
@@ -298,16 +300,36 @@ class HubSpotConnector:
         out = []
         for change, item in batch:
             key = (status_key(change.email), str(item["subscriptionId"]))
-            failure = failures.get(key) or failures.get((key[0], None))
-            out.append(self._judge(change, item, answered.get(key), failure))
+            about_address = failures.get((key[0], None))
+            if key not in failures and about_address is not None and about_address.startswith(NOT_FOUND):
+                # The item error names the address alone (a missing subscription type names its id too):
+                # HubSpot holds no subscriber of that address any more.
+                out.append(PushResult(change.key, Outcome.GONE, about_address))
+                continue
+            out.append(self._judge(change, item, answered.get(key), failures.get(key) or about_address))
         return out
 
     async def _write_one(self, change: Change, item: JSON) -> PushResult:
-        body = await _guarded(self.client.write_status(change.email, item), [change])
-        if isinstance(body, list):
-            return body[0]
+        try:
+            body = await self.client.write_status(change.email, item)
+        except NotFoundError as error:
+            # The 404 is for a missing subscription type or a missing subscriber: a read of the address tells.
+            gone = await self._no_subscriber(change.email)
+            return PushResult(change.key, Outcome.GONE if gone else Outcome.REJECTED, str(error))
+        except ConnectorError as error:
+            return _failed(error, [change])[0]
         results = body.get("results") or []
         return self._judge(change, item, results[0] if results else None, None)
+
+    async def _no_subscriber(self, email: str) -> bool:
+        """HubSpot holds no subscriber of this address: its status read answers 404."""
+        try:
+            await self.client.read_status(email)
+        except NotFoundError:
+            return True
+        except ConnectorError:
+            return False  # not known: the change fails as its own error says, never as gone
+        return False
 
     def _judge(
         self, change: Change, item: JSON, result: Mapping[str, Any] | None, failure: str | None
@@ -382,9 +404,12 @@ async def _guarded(call: Awaitable[T], changes: Iterable[Change]) -> T | list[Pu
     """Await one request; a failure of the whole request becomes one result per change (auth errors raise)."""
     try:
         return await call
-    except AuthError:
-        raise
-    except TransientError as error:
-        return [PushResult(c.key, Outcome.RETRY_LATER, str(error)) for c in changes]
     except ConnectorError as error:
-        return [PushResult(c.key, Outcome.REJECTED, str(error)) for c in changes]
+        return _failed(error, changes)
+
+
+def _failed(error: ConnectorError, changes: Iterable[Change]) -> list[PushResult]:
+    if isinstance(error, AuthError):
+        raise error
+    outcome = Outcome.RETRY_LATER if isinstance(error, TransientError) else Outcome.REJECTED
+    return [PushResult(c.key, outcome, str(error)) for c in changes]

@@ -174,6 +174,13 @@ class HubSpotSandbox:
         )
         self._notify(email, before)
 
+    def delete_contact(self, email: str) -> None:
+        """Staff delete the contact in HubSpot's UI: the contact and the statuses of its address go (unlike a
+        GDPR delete, the address is not blocked and may come back)."""
+        if self.state.find(email) is None:
+            raise KeyError(f"{email} is not a HubSpot contact")
+        self.state.delete(email)
+
     def unsubscribe_from_all(self, email: str) -> None:
         """The person opts out of all email (hs_email_optout becomes true), e.g. on the preference page."""
         before = optouts(self.state.find(email))
@@ -316,6 +323,11 @@ class HubSpotSandbox:
             return None, standard_error("OBJECT_NOT_FOUND", f"Subscription {sid} does not exist", context)
         if "@" not in email or email.lower() in self.state.blocked:
             return None, standard_error("VALIDATION_ERROR", f"{email} is not a valid subscriber", context)
+        if not self.state.known(email):
+            # No contact and no status of the address (e.g. its contact was deleted): nobody to set a status
+            # of. The error names the address alone, as the batch read's does for an unknown address.
+            found = {"subscriberIdString": [email]}
+            return None, standard_error("OBJECT_NOT_FOUND", f"No subscriber found for {email}", found)
         if self.gdpr_enabled and state == "SUBSCRIBED" and not item.get("legalBasis"):
             message = "legalBasis is required: this portal has data privacy settings turned on"
             return None, standard_error("VALIDATION_ERROR", message, context)

@@ -134,19 +134,24 @@ class HubSpotState:
         """GDPR delete: remove the contact and its statuses; block the address even when nobody had it."""
         if id_property == "email":
             email: str | None = object_id.lower()
-            contact = self.find(object_id)
         else:
             contact = self.contacts.get(int(object_id)) if object_id.isdigit() else None
             email = contact.email.lower() if contact is not None and contact.email else None
+            if contact is not None and email is None:
+                del self.contacts[contact.id]  # a contact without an address: nothing else to remove
+        if email is not None:
+            self.delete(email)
+            self.blocked.add(email)
+
+    def delete(self, email: str) -> None:
+        """Remove the contact of an address and every status of the address."""
+        contact = self.find(email)
         if contact is not None:
             del self.contacts[contact.id]
-            if contact.email:
-                self.by_email.pop(contact.email.lower(), None)
-        if email is not None:
-            self.blocked.add(email)
-            self.opted_out_at.pop(email, None)
-            for key in [k for k in self.statuses if k[0] == email]:
-                del self.statuses[key]
+        self.by_email.pop(email.lower(), None)
+        self.opted_out_at.pop(email.lower(), None)
+        for key in [k for k in self.statuses if k[0] == email.lower()]:
+            del self.statuses[key]
 
     def known(self, email: str) -> bool:
         return self.find(email) is not None or any(k[0] == email.lower() for k in self.statuses)

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from connectors.errors import NotFoundError
 from connectors.http import VendorHTTP, error_body
 from connectors.mailchimp.mapping import format_time, subscriber_hash
 
@@ -38,6 +39,14 @@ class MailchimpClient:
 
     def _member_path(self, email: str) -> str:
         return f"/lists/{self.list_id}/members/{subscriber_hash(email)}"
+
+    async def audience_exists(self) -> bool:
+        """Whether the audience (list) is there: a member path answers 404 for a missing audience too."""
+        try:
+            await self.http.request("GET", f"/lists/{self.list_id}", params={"fields": "id"})
+        except NotFoundError:
+            return False
+        return True
 
     async def list_members(
         self, *, count: int, offset: int = 0, since_last_changed: datetime | None = None

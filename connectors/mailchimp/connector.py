@@ -38,7 +38,7 @@ from connectors.base import (
     RecordError,
     StreamInfo,
 )
-from connectors.errors import ConnectorError, PaginationError
+from connectors.errors import ConnectorError, NotFoundError, PaginationError
 from connectors.fields import log_skipped
 from connectors.http import RetryPolicy, VendorHTTP, make_client
 from connectors.mailchimp.client import (
@@ -49,7 +49,7 @@ from connectors.mailchimp.client import (
     describe,
 )
 from connectors.mailchimp.mapping import SYSTEM, Construct, contact_from_member, parse_purposes
-from connectors.mailchimp.push_plan import Call, PushPlan, TagBatch, failed_result
+from connectors.mailchimp.push_plan import Call, PushPlan, TagBatch, failed_result, says_gone
 from connectors.pagination import Watermark
 from sync_worker.logs import get_logger
 
@@ -78,6 +78,7 @@ class MailchimpConnector:
         self.now = now
         self.segments: dict[str, int] | None = None  # tag name -> static segment id, read once
         self.segments_lock = asyncio.Lock()  # concurrent pushes must not create one tag's segment twice
+        self.audience_found = False  # the audience answered once: a member's 404 is then the member's
         self.log = get_logger(connector=SYSTEM)
 
     @classmethod
@@ -183,12 +184,10 @@ class MailchimpConnector:
         for outcome in await asyncio.gather(*(self._batch(chunk, plan) for chunk in chunks)):
             results.update(outcome)
         tag_batches, permission_calls = plan.sent_after_member(results)
-        tagged, permitted = await asyncio.gather(
-            self._tag(tag_batches, plan), self._calls(permission_calls, plan)
-        )
+        tagged, permitted = await asyncio.gather(self._tag(tag_batches, plan), self._calls(permission_calls))
         results.update(tagged)
         results.update(permitted)
-        results.update(await self._calls(plan.erasures(), plan))
+        results.update(await self._calls(plan.erasures()))
         return [results.get(c.key) or plan.accepted(c.key) for c in changes]
 
     async def _batch(self, members: list[dict[str, Any]], plan: PushPlan) -> dict[str, PushResult]:
@@ -209,8 +208,10 @@ class MailchimpConnector:
                 self.log.info(
                     "mailchimp.compliance_state", email=member["email_address"], rule="R6", sent="pending"
                 )
+            elif says_gone(reason):
+                results.update(plan.answer_member(member, Outcome.GONE, reason))
             else:
-                results.update(plan.reject_member(member, reason, item.get("field")))
+                results.update(plan.answer_member(member, Outcome.REJECTED, reason, item.get("field")))
         if retry_pending:
             results.update(await self._batch(retry_pending, plan))
             plan.mark_pending(retry_pending, results)
@@ -239,6 +240,14 @@ class MailchimpConnector:
             results.update(outcome)
         return results
 
+    async def _audience_exists(self) -> bool:
+        if not self.audience_found:
+            try:
+                self.audience_found = await self.client.audience_exists()
+            except ConnectorError:
+                return False  # unknown: the caller fails the change as the error says, never as gone
+        return self.audience_found
+
     async def _segment_id(self, tag: str) -> int:
         async with self.segments_lock:
             if self.segments is None:
@@ -247,12 +256,15 @@ class MailchimpConnector:
                 self.segments[tag] = await self.client.create_static_segment(tag)
             return self.segments[tag]
 
-    async def _calls(self, calls: list[Call], plan: PushPlan) -> dict[str, PushResult]:
+    async def _calls(self, calls: list[Call]) -> dict[str, PushResult]:
         async def run(call: Call) -> dict[str, PushResult]:
             try:
                 await call.run(self.client)
             except ConnectorError as error:
-                return {key: failed_result(key, error, gone_is_done=plan.removes(key)) for key in call.keys}
+                # A member path answers 404 for a missing audience too: only a known audience makes it the
+                # member's (a wrong list id must never settle changes as gone).
+                gone = isinstance(error, NotFoundError) and await self._audience_exists()
+                return {key: failed_result(key, error, member_gone=gone) for key in call.keys}
             return {}
 
         merged: dict[str, PushResult] = {}
@@ -265,15 +277,18 @@ class MailchimpConnector:
 
 
 def refused_addresses(batch: TagBatch, body: dict[str, Any], plan: PushPlan) -> dict[str, PushResult]:
-    """Per-address refusals of a segment call. Removing an address that is not in the audience (or not
-    tagged) leaves the end state the change asked for, so only refused additions are rejected."""
+    """Per-address refusals of a segment call. An address the audience does not hold is gone there;
+    another refused removal (not tagged) leaves the end state the change asked for, so only refused
+    additions are rejected."""
     results: dict[str, PushResult] = {}
     for error in body.get("errors") or []:
         reason = str(error.get("error") or "refused")
         for address in error.get("email_addresses") or []:
             key_sets = (batch.add.get(address, ()), batch.remove.get(address, ()))
             for key in (k for keys in key_sets for k in keys):
-                if plan.removes(key):
+                if says_gone(reason):
+                    results[key] = PushResult(key, Outcome.GONE, reason=reason)
+                elif plan.removes(key):
                     results[key] = PushResult(key, Outcome.ACCEPTED, reason=f"not in the segment: {reason}")
                 else:
                     results[key] = PushResult(key, Outcome.REJECTED, reason=reason)

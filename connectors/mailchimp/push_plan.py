@@ -76,10 +76,19 @@ class EmailPlan:
         return body
 
 
-def failed_result(key: str, error: ConnectorError, *, gone_is_done: bool = False) -> PushResult:
-    if gone_is_done and isinstance(error, NotFoundError):
-        # Erasing or withdrawing someone Mailchimp does not hold: the end state is already reached.
-        return PushResult(key, Outcome.ACCEPTED, reason="not in the audience")
+# Mailchimp's words in a batch or segment answer for an address the audience does not hold: a member
+# deleted for good ("... was permanently deleted and cannot be re-imported ..."), or none at all.
+GONE_REASONS = ("permanently deleted", "not a member of this list")
+
+
+def says_gone(reason: str) -> bool:
+    return any(words in reason.lower() for words in GONE_REASONS)
+
+
+def failed_result(key: str, error: ConnectorError, *, member_gone: bool = False) -> PushResult:
+    """``member_gone``: the call was about one member, and its 404 is known not to be the audience's."""
+    if member_gone and isinstance(error, NotFoundError):
+        return PushResult(key, Outcome.GONE, reason=str(error))
     if isinstance(error, TransientError | AuthError):
         return PushResult(key, Outcome.RETRY_LATER, reason=str(error))
     return PushResult(key, Outcome.REJECTED, reason=str(error))
@@ -164,10 +173,12 @@ class PushPlan:
             for key in entry.member_keys
         }
 
-    def reject_member(self, member: dict[str, Any], reason: str, field_name: Any) -> dict[str, PushResult]:
+    def answer_member(
+        self, member: dict[str, Any], outcome: Outcome, reason: str, field_name: Any = None
+    ) -> dict[str, PushResult]:
         where = f" (field {field_name})" if field_name else ""
         return {
-            key: PushResult(key, Outcome.REJECTED, reason=f"{reason}{where}")
+            key: PushResult(key, outcome, reason=f"{reason}{where}")
             for entry in self._member_entries([member])
             for key in entry.member_keys
         }

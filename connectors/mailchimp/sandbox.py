@@ -35,6 +35,7 @@ from connectors.mailchimp.sandbox_data import (
     PERMISSIONS,
     Audience,
     MemberError,
+    select_fields,
 )
 from connectors.mailchimp.sandbox_members import Members
 from connectors.mailchimp.sandbox_segments import Segments
@@ -147,6 +148,7 @@ class MailchimpSandbox:
         routes = [
             Route("/_sandbox/health", self._health),
             Route("/3.0/ping", self._guard(self._ping)),
+            Route("/3.0/lists/{list_id}", self._guard(self._list_info), methods=["GET"]),
             Route("/3.0/lists/{list_id}", self._guard(self.members.batch), methods=["POST"]),
             Route("/3.0/lists/{list_id}/members", self._guard(self.members.listing), methods=["GET"]),
             Route("/3.0/lists/{list_id}/members", self._guard(self.members.create), methods=["POST"]),
@@ -246,6 +248,17 @@ class MailchimpSandbox:
         event = webhook_kind(before, member["status"])
         self.webhooks.fire(event, build_webhook(event, member, self.clock.now()))
 
+    def delete_contact(self, email: str, *, permanently: bool = True) -> None:
+        """An admin deletes the contact in Mailchimp's UI: for good (the address cannot be re-imported), or
+        archived (it leaves every listing but the ``archived`` one, and can be added again)."""
+        member = self.audience.find(email)
+        if member is None:
+            raise KeyError(f"{email} is not in the audience")
+        if permanently:
+            self.audience.forget(member)
+        else:
+            self.audience.set_member_status(member, "archived")
+
     def status(self, email: str, purpose: str) -> Status | None:
         member = self.audience.find(email)
         construct = self.purposes.get(purpose)
@@ -311,6 +324,15 @@ class MailchimpSandbox:
 
     async def _health(self, _request: Request) -> Response:
         return JSONResponse({"sandbox": self.name, "members": len(self.audience.members)})
+
+    async def _list_info(self, request: Request) -> Response:
+        """``GET /lists/{id}``: the audience (an unknown id is answered 404 by the guard)."""
+        body = {
+            "id": self.audience.list_id,
+            "name": "Sandbox audience",
+            "stats": {"member_count": len(self.audience.members)},
+        }
+        return JSONResponse(select_fields(body, request.query_params.get("fields"), None))
 
     async def _ping(self, _request: Request) -> Response:
         return JSONResponse({"health_status": "Everything's Chimpy!"})

@@ -103,8 +103,8 @@ def runs(
         counts = row["counts"] or {}
         per = "; ".join(
             f"{name}: pulled {c['pulled']}, events {c['events']}, echoes {c['echoes']}, "
-            f"planned {c['planned']}, pushed {c['pushed']}, failed {c['failed']}, rejected {c['rejected_records']}"
-            + (f", error: {c['error']}" if c.get("error") else "")
+            f"planned {c['planned']}, pushed {c['pushed']}, failed {c['failed']}, gone {c.get('gone', 0)}, "
+            f"rejected {c['rejected_records']}" + (f", error: {c['error']}" if c.get("error") else "")
             for name, c in sorted(counts.items())
         )
         table.add_row(

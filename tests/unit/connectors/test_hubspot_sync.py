@@ -238,6 +238,31 @@ def test_erasure_deletes_the_contact(sandbox: HubSpotSandbox) -> None:
     assert sandbox.status("gone@example.com", "newsletter") is None
 
 
+@pytest.mark.parametrize("batch", [True, False])
+def test_a_status_write_for_a_deleted_contact_is_gone_one_for_an_unknown_subscription_is_not(
+    sandbox: HubSpotSandbox, batch: bool
+) -> None:
+    """Without batch scopes the 404 of a per-contact write is the address's only if a read says so."""
+    sandbox.add_contact("left@example.com", {"newsletter": Status.SUBSCRIBED})
+    sandbox.add_contact("kept@example.com", {"newsletter": Status.SUBSCRIBED})
+    sandbox.delete_contact("left@example.com")
+    sandbox.batch_enabled = batch
+    connector = connect(sandbox)
+    connector.subscriptions["events"] = "999"  # a subscription type this portal does not have
+
+    results = asyncio.run(
+        connector.push(
+            [
+                Change("left", "hubspot", "left@example.com", Action.UNSUBSCRIBE, "newsletter"),
+                Change("kept", "hubspot", "kept@example.com", Action.UNSUBSCRIBE, "events"),
+            ]
+        )
+    )
+
+    outcomes = {r.key: r.outcome for r in results}
+    assert outcomes == {"left": Outcome.GONE, "kept": Outcome.REJECTED}
+
+
 def test_portal_without_batch_scopes_is_served_one_contact_at_a_time(sandbox: HubSpotSandbox) -> None:
     """Below Marketing Hub Enterprise the batch status calls answer 403: pull and push go per contact."""
     added = seed(sandbox, 4)

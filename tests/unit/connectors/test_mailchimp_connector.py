@@ -257,22 +257,27 @@ async def test_tags_of_many_members_go_in_one_segment_call_per_500_and_a_missing
     assert (listing.call_count, created.call_count) == (1, 1), "the segment is looked up once"
 
 
-async def test_withdrawing_a_tag_from_a_non_member_is_done_but_adding_one_is_refused(
+async def test_a_tag_change_for_an_address_not_in_the_audience_is_gone_another_refusal_is_not(
     respx_mock: respx.MockRouter,
 ) -> None:
     respx_mock.get(SEGMENTS_URL).mock(
         return_value=httpx.Response(200, json={"segments": [{"id": 5, "name": "re-permission"}]})
     )
-    refused = [{"email_addresses": ["in@example.nl", "out@example.nl"], "error": "not a member of this list"}]
+    refused = [
+        {"email_addresses": ["in@example.nl", "out@example.nl"], "error": "not a member of this list"},
+        {"email_addresses": ["odd@example.nl"], "error": "Invalid Resource"},
+    ]
     respx_mock.post(f"{SEGMENTS_URL}/5").mock(return_value=_segment_result(refused))
     changes = [
         Change("add", "mailchimp", "in@example.nl", Action.TAG, tag="re-permission"),
         Change("remove", "mailchimp", "out@example.nl", Action.UNTAG, tag="re-permission"),
+        Change("odd", "mailchimp", "odd@example.nl", Action.TAG, tag="re-permission"),
     ]
     results = {r.key: r for r in await connector(Sleeps()).push(changes)}
-    assert results["add"].outcome is Outcome.REJECTED
+    assert results["add"].outcome is Outcome.GONE
     assert "not a member" in (results["add"].reason or "")
-    assert results["remove"].outcome is Outcome.ACCEPTED
+    assert results["remove"].outcome is Outcome.GONE
+    assert results["odd"].outcome is Outcome.REJECTED
 
 
 async def test_tags_of_a_member_whose_upsert_failed_are_not_sent_and_share_its_outcome(
@@ -296,15 +301,29 @@ async def test_unmapped_purpose_is_rejected_without_a_call(respx_mock: respx.Moc
     assert not respx_mock.calls
 
 
-async def test_erase_uses_delete_permanent_and_a_missing_member_counts_as_erased(
+async def test_erase_uses_delete_permanent_and_a_missing_member_is_gone(
     respx_mock: respx.MockRouter,
 ) -> None:
     route = respx_mock.post(f"{MEMBERS_URL}/{subscriber_hash('a@example.nl')}/actions/delete-permanent").mock(
         return_value=problem(404, "Resource Not Found")
     )
+    respx_mock.get(BATCH_URL).mock(return_value=httpx.Response(200, json={"id": LIST}))
     results = await connector(Sleeps()).push([Change("e-1", "mailchimp", "A@Example.nl", Action.ERASE)])
     assert route.called
-    assert results[0].outcome is Outcome.ACCEPTED
+    assert results[0].outcome is Outcome.GONE
+
+
+async def test_a_members_404_is_not_gone_when_the_audience_itself_is_missing(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """A wrong list id answers 404 on every member path: nobody may be settled as gone for it."""
+    respx_mock.post(f"{MEMBERS_URL}/{subscriber_hash('a@example.nl')}/actions/delete-permanent").mock(
+        return_value=problem(404, "Resource Not Found")
+    )
+    audience = respx_mock.get(BATCH_URL).mock(return_value=problem(404, "Resource Not Found"))
+    results = await connector(Sleeps()).push([Change("e-1", "mailchimp", "a@example.nl", Action.ERASE)])
+    assert audience.called
+    assert results[0].outcome is Outcome.REJECTED
 
 
 async def test_member_changing_during_a_paged_pull_skips_no_one() -> None:
