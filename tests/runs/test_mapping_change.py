@@ -1,0 +1,217 @@
+"""A changed purpose mapping is read in full by the next run, with no ``--full``: records unchanged since
+the cursors show the newly mapped purpose. Against the in-process Klaviyo sandbox, whose join feeds would
+otherwise start at the vendor's clock and miss a newly mapped list's existing members."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from structlog.testing import capture_logs
+
+from config.klaviyo import KlaviyoSettings
+from connectors.base import Capabilities, Page, Status
+from connectors.http import RetryPolicy
+from connectors.klaviyo.connector import KlaviyoConnector
+from connectors.klaviyo.sandbox import API_KEY, DEFAULT_LISTS, KlaviyoSandbox
+from connectors.sandbox import Clock
+from sync_worker import runlog, snapshot
+from sync_worker.runner import Reconciliation, RunReport
+from tests.runs.fakes import T0, FakeConnector, FakeLedger, FakeVendor
+
+JAN = "jan@example.nl"
+PURPOSES = ("newsletter", "promotions")
+PROMOTIONS_LIST = {"promotions": DEFAULT_LISTS["promotions"]}
+
+
+async def no_sleep(_seconds: float) -> None:
+    return None
+
+
+class Refusing(httpx.AsyncBaseTransport):
+    """The sandbox, with the paths for which ``down`` says so unreachable."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.down: Callable[[str], bool] = lambda _path: False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.down(request.url.path):
+            raise httpx.ConnectError("klaviyo unreachable", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+class Account:
+    """One Klaviyo account, the settings the worker reads it with, and runs a minute apart."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.box = KlaviyoSandbox(clock=Clock(T0))
+        self.transport = Refusing(httpx.ASGITransport(app=self.box.app))
+        self.ledger = FakeLedger()
+        # Promotions is not mapped yet: only the account-wide consent stands for the newsletter.
+        self.settings = KlaviyoSettings(
+            api_key=API_KEY, base_url="http://klaviyo.test", lists={}, consent_purposes=["newsletter"]
+        )
+
+    def remap(self, **update: Any) -> None:
+        self.settings = self.settings.model_copy(update=update)
+
+    async def run(self) -> RunReport:
+        self.box.clock.advance(60)  # our run starts after the vendor's last change
+        connector = KlaviyoConnector.from_settings(
+            self.settings,
+            transport=self.transport,
+            retry=RetryPolicy(max_attempts=1, sleep=no_sleep),
+            clock=self.box.clock.now,
+        )
+        try:
+            reconciliation = Reconciliation(
+                self.engine, {"klaviyo": connector}, self.ledger, PURPOSES, b"secret", self.box.clock.now
+            )
+            return await reconciliation.run(trigger="schedule")
+        finally:
+            await connector.aclose()
+
+    def seen(self, email: str) -> dict[str, Status]:
+        with self.engine.begin() as conn:
+            return dict(snapshot.load_seen(conn, [email], "klaviyo")[email]["klaviyo"].statuses)
+
+    def read_with(self) -> str | None:
+        with self.engine.begin() as conn:
+            return snapshot.load_read_with(conn, "klaviyo")
+
+    def planned(self, report: RunReport) -> set[tuple[str, str, str, str]]:
+        with self.engine.begin() as conn:
+            changes = runlog.changes(conn, report.run_id)
+        return {(c["system"], c["slot"], c["action"], c["rule"]) for c in changes}
+
+
+@pytest.fixture
+def account(engine: Engine) -> Account:
+    account = Account(engine)
+    # Jan has the newsletter and joined the promotions list long before promotions was mapped to it.
+    account.box.add_contact(JAN, {"newsletter": Status.SUBSCRIBED, "promotions": Status.SUBSCRIBED})
+    account.ledger.grant(JAN, "newsletter")
+    return account
+
+
+def full_pulls(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [line for line in logs if line["event"] == "full_pull"]
+
+
+async def test_a_newly_mapped_list_is_read_in_full_by_the_next_plain_run(account: Account) -> None:
+    account.ledger.withdraw(JAN, "promotions", T0 + timedelta(seconds=30), source="website")
+    with capture_logs() as first_logs:
+        first = await account.run()
+    assert first.status == "success", first.summary()
+    assert account.seen(JAN) == {"newsletter": Status.SUBSCRIBED}
+    assert full_pulls(first_logs) == []  # a first pull is full anyway: nothing to say
+    assert account.read_with() == account.settings.pull_fingerprint()
+
+    account.remap(lists=PROMOTIONS_LIST)  # Jan's profile has not changed since the first run
+    with capture_logs() as logs:
+        report = await account.run()
+    assert report.status == "success", report.summary()
+    assert account.seen(JAN) == {"newsletter": Status.SUBSCRIBED, "promotions": Status.SUBSCRIBED}
+    # Jan withdrew promotions after joining the list: the plan takes him off it (R16).
+    assert account.planned(report) == {("klaviyo", "promotions", "unsubscribe", "R16")}
+    assert account.box.status(JAN, "promotions") != Status.SUBSCRIBED
+    assert [(line["connector"], line["reason"]) for line in full_pulls(logs)] == [
+        ("klaviyo", "mapping changed: full pull")
+    ]
+    assert JAN not in str(logs)
+    assert account.read_with() == account.settings.pull_fingerprint()
+
+
+async def test_a_failed_pull_keeps_the_old_fingerprint_so_the_next_run_reads_in_full_again(
+    account: Account,
+) -> None:
+    await account.run()
+    old = account.read_with()
+    account.remap(lists=PROMOTIONS_LIST)
+    # The join feed is placed at the vendor's clock (its cursor is saved), then the profiles fail.
+    account.transport.down = lambda path: path.startswith("/api/profiles")
+    failed = await account.run()
+    assert failed.counts["klaviyo"].error is not None
+    assert account.read_with() == old
+    assert account.seen(JAN) == {"newsletter": Status.SUBSCRIBED}
+
+    account.transport.down = lambda _path: False
+    with capture_logs() as logs:
+        again = await account.run()
+    assert again.status == "success", again.summary()
+    assert [line["connector"] for line in full_pulls(logs)] == ["klaviyo"]
+    assert account.seen(JAN) == {"newsletter": Status.SUBSCRIBED, "promotions": Status.SUBSCRIBED}
+    assert account.read_with() == account.settings.pull_fingerprint()
+
+
+async def test_an_unchanged_mapping_keeps_the_runs_incremental(account: Account) -> None:
+    account.remap(lists=PROMOTIONS_LIST)
+    account.ledger.grant(JAN, "promotions")
+    await account.run()
+    settled = await account.run()
+    assert settled.planned == 0
+    sent = len(account.box.requests)
+    with capture_logs() as logs:
+        quiet = await account.run()
+    # One request per stream (the promotions join feed and the profiles), nothing read again.
+    assert len(account.box.requests) - sent == 2
+    assert quiet.counts["klaviyo"].pulled == 0
+    assert full_pulls(logs) == []
+
+
+async def test_cursors_without_a_fingerprint_are_read_in_full_once(account: Account) -> None:
+    """Cursors saved before fingerprints were kept: what they were read with is unknown."""
+    await account.run()
+    with account.engine.begin() as conn:
+        conn.execute(snapshot.CURSORS.delete().where(snapshot.CURSORS.c.stream == snapshot.READ_WITH))
+    account.remap(lists=PROMOTIONS_LIST)
+    with capture_logs() as logs:
+        await account.run()
+    assert [line["connector"] for line in full_pulls(logs)] == ["klaviyo"]
+    assert account.seen(JAN)["promotions"] == Status.SUBSCRIBED
+
+
+class Unmarked(FakeConnector):
+    """A connector that states a fingerprint and marks no page as its stream's final one."""
+
+    def capabilities(self) -> Capabilities:
+        return replace(super().capabilities(), pull_fingerprint=self.vendor.fingerprint)
+
+    async def pull(self, stream: str, since: str | None = None) -> AsyncIterator[Page]:
+        async for page in super().pull(stream, since):
+            yield replace(page, final=False)
+
+
+class Fingerprinted(FakeVendor):
+    fingerprint = "sha256:first"
+
+    def connector(self) -> FakeConnector:
+        return Unmarked(self)
+
+
+async def test_the_fingerprint_is_saved_after_a_pull_whose_pages_say_nothing_of_the_end(
+    engine: Engine,
+) -> None:
+    vendor = Fingerprinted("mailchimp", ["newsletter"])
+    vendor.add(JAN, Status.SUBSCRIBED)
+    ledger = FakeLedger()
+    ledger.grant(JAN, "newsletter")  # nothing to push: every pull below reads only what the cursor says
+
+    async def pulled() -> int:
+        reconciliation = Reconciliation(
+            engine, {"mailchimp": vendor.connector()}, ledger, ("newsletter",), b"secret", lambda: T0
+        )
+        return (await reconciliation.run(trigger="schedule")).counts["mailchimp"].pulled
+
+    assert [await pulled(), await pulled()] == [1, 0]
+    with engine.begin() as conn:
+        assert snapshot.load_read_with(conn, "mailchimp") == "sha256:first"
+    vendor.fingerprint = "sha256:second"
+    assert [await pulled(), await pulled()] == [1, 0]  # read in full once: Jan again, unchanged
