@@ -1,6 +1,7 @@
 """A changed purpose mapping is read in full by the next run, with no ``--full``: records unchanged since
 the cursors show the newly mapped purpose. Against the in-process Klaviyo sandbox, whose join feeds would
-otherwise start at the vendor's clock and miss a newly mapped list's existing members."""
+otherwise start at the vendor's clock and miss a newly mapped list's existing members, and the Mailchimp
+sandbox, where a purpose moves to another interest."""
 
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
 from config.klaviyo import KlaviyoSettings
+from config.mailchimp import MailchimpSettings
+from config.vendor import VendorSettings
 from connectors.base import Capabilities, Page, Status
 from connectors.http import RetryPolicy
 from connectors.klaviyo.connector import KlaviyoConnector
 from connectors.klaviyo.sandbox import API_KEY, DEFAULT_LISTS, KlaviyoSandbox
+from connectors.mailchimp import sandbox as mailchimp_sandbox
+from connectors.mailchimp.connector import MailchimpConnector
+from connectors.mailchimp.sandbox_data import INTERESTS
 from connectors.sandbox import Clock
 from sync_worker import runlog, snapshot
 from sync_worker.runner import Reconciliation, RunReport
@@ -42,29 +48,28 @@ class Refusing(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.down(request.url.path):
-            raise httpx.ConnectError("klaviyo unreachable", request=request)
+            raise httpx.ConnectError("vendor unreachable", request=request)
         return await self.inner.handle_async_request(request)
 
 
 class Account:
-    """One Klaviyo account, the settings the worker reads it with, and runs a minute apart."""
+    """One vendor account (a sandbox), the settings the worker reads it with, and runs a minute apart."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, box: Any, settings: VendorSettings, connector: Any) -> None:
         self.engine = engine
-        self.box = KlaviyoSandbox(clock=Clock(T0))
-        self.transport = Refusing(httpx.ASGITransport(app=self.box.app))
+        self.box = box
+        self.transport = Refusing(httpx.ASGITransport(app=box.app))
         self.ledger = FakeLedger()
-        # Promotions is not mapped yet: only the account-wide consent stands for the newsletter.
-        self.settings = KlaviyoSettings(
-            api_key=API_KEY, base_url="http://klaviyo.test", lists={}, consent_purposes=["newsletter"]
-        )
+        self.settings = settings
+        self.connector = connector  # the connector class, built afresh from the settings for each run
+        self.system = box.name
 
     def remap(self, **update: Any) -> None:
         self.settings = self.settings.model_copy(update=update)
 
     async def run(self) -> RunReport:
         self.box.clock.advance(60)  # our run starts after the vendor's last change
-        connector = KlaviyoConnector.from_settings(
+        connector = self.connector.from_settings(
             self.settings,
             transport=self.transport,
             retry=RetryPolicy(max_attempts=1, sleep=no_sleep),
@@ -72,7 +77,7 @@ class Account:
         )
         try:
             reconciliation = Reconciliation(
-                self.engine, {"klaviyo": connector}, self.ledger, PURPOSES, b"secret", self.box.clock.now
+                self.engine, {self.system: connector}, self.ledger, PURPOSES, b"secret", self.box.clock.now
             )
             return await reconciliation.run(trigger="schedule")
         finally:
@@ -80,11 +85,11 @@ class Account:
 
     def seen(self, email: str) -> dict[str, Status]:
         with self.engine.begin() as conn:
-            return dict(snapshot.load_seen(conn, [email], "klaviyo")[email]["klaviyo"].statuses)
+            return dict(snapshot.load_seen(conn, [email], self.system)[email][self.system].statuses)
 
     def read_with(self) -> str | None:
         with self.engine.begin() as conn:
-            return snapshot.load_read_with(conn, "klaviyo")
+            return snapshot.load_read_with(conn, self.system)
 
     def planned(self, report: RunReport) -> set[tuple[str, str, str, str]]:
         with self.engine.begin() as conn:
@@ -94,7 +99,11 @@ class Account:
 
 @pytest.fixture
 def account(engine: Engine) -> Account:
-    account = Account(engine)
+    # Promotions is not mapped yet: only the account-wide consent stands for the newsletter.
+    settings = KlaviyoSettings(
+        api_key=API_KEY, base_url="http://klaviyo.test", lists={}, consent_purposes=["newsletter"]
+    )
+    account = Account(engine, KlaviyoSandbox(clock=Clock(T0)), settings, KlaviyoConnector)
     # Jan has the newsletter and joined the promotions list long before promotions was mapped to it.
     account.box.add_contact(JAN, {"newsletter": Status.SUBSCRIBED, "promotions": Status.SUBSCRIBED})
     account.ledger.grant(JAN, "newsletter")
@@ -127,6 +136,39 @@ async def test_a_newly_mapped_list_is_read_in_full_by_the_next_plain_run(account
     ]
     assert JAN not in str(logs)
     assert account.read_with() == account.settings.pull_fingerprint()
+
+
+async def test_a_purpose_moved_to_another_mailchimp_interest_is_read_by_the_next_plain_run(
+    engine: Engine,
+) -> None:
+    promotions, product_news = list(INTERESTS)
+    box = mailchimp_sandbox.MailchimpSandbox(
+        clock=Clock(T0),
+        purposes={
+            "newsletter": "status",
+            "promotions": f"interest:{promotions}",
+            "news": f"interest:{product_news}",
+        },
+    )
+    settings = MailchimpSettings(
+        api_key=mailchimp_sandbox.API_KEY,
+        list_id=box.audience.list_id,
+        base_url="http://mailchimp.test/3.0",
+        purposes={"newsletter": "status", "promotions": f"interest:{promotions}"},
+    )
+    account = Account(engine, box, settings, MailchimpConnector)
+    box.add_contact(JAN, {"newsletter": Status.SUBSCRIBED, "promotions": Status.SUBSCRIBED})
+    for purpose in PURPOSES:
+        account.ledger.grant(JAN, purpose)
+    await account.run()
+    assert account.seen(JAN) == {"newsletter": Status.SUBSCRIBED, "promotions": Status.SUBSCRIBED}
+
+    # Promotions is now mailed through the product news interest, which Jan never chose.
+    account.remap(purposes={"newsletter": "status", "promotions": f"interest:{product_news}"})
+    with capture_logs() as logs:
+        await account.run()
+    assert account.seen(JAN) == {"newsletter": Status.SUBSCRIBED, "promotions": Status.NOT_SUBSCRIBED}
+    assert [line["connector"] for line in full_pulls(logs)] == ["mailchimp"]
 
 
 async def test_a_failed_pull_keeps_the_old_fingerprint_so_the_next_run_reads_in_full_again(
