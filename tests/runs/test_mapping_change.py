@@ -67,7 +67,7 @@ class Account:
     def remap(self, **update: Any) -> None:
         self.settings = self.settings.model_copy(update=update)
 
-    async def run(self) -> RunReport:
+    async def run(self, *, dry_run: bool = False) -> RunReport:
         self.box.clock.advance(60)  # our run starts after the vendor's last change
         connector = self.connector.from_settings(
             self.settings,
@@ -79,7 +79,7 @@ class Account:
             reconciliation = Reconciliation(
                 self.engine, {self.system: connector}, self.ledger, PURPOSES, b"secret", self.box.clock.now
             )
-            return await reconciliation.run(trigger="schedule")
+            return await reconciliation.run(trigger="schedule", dry_run=dry_run)
         finally:
             await connector.aclose()
 
@@ -136,6 +136,22 @@ async def test_a_newly_mapped_list_is_read_in_full_by_the_next_plain_run(account
     ]
     assert JAN not in str(logs)
     assert account.read_with() == account.settings.pull_fingerprint()
+
+
+async def test_a_dry_run_reads_the_new_mapping_and_leaves_its_people_to_the_next_real_run(
+    account: Account,
+) -> None:
+    account.ledger.withdraw(JAN, "promotions", T0 + timedelta(seconds=30), source="website")
+    await account.run()
+    account.remap(lists=PROMOTIONS_LIST)
+    rehearsal = await account.run(dry_run=True)
+    unsubscribe = {("klaviyo", "promotions", "unsubscribe", "R16")}
+    assert account.planned(rehearsal) == unsubscribe
+    assert account.box.status(JAN, "promotions") == Status.SUBSCRIBED  # nothing pushed
+    assert account.read_with() == account.settings.pull_fingerprint()  # the snapshot holds what it read
+    real = await account.run()  # incremental: Jan was read and is still marked for planning
+    assert account.planned(real) == unsubscribe
+    assert account.box.status(JAN, "promotions") != Status.SUBSCRIBED
 
 
 async def test_a_purpose_moved_to_another_mailchimp_interest_is_read_by_the_next_plain_run(
