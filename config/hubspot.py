@@ -32,6 +32,7 @@ class HubSpotSettings(VendorSettings):
     batch_statuses: bool | None = None
 
     required: ClassVar[tuple[str, ...]] = ("access_token",)
+    read_as: ClassVar[tuple[str, ...]] = ("subscriptions",)
 
     def effective_base_url(self) -> str | None:
         return self.base_url.rstrip("/")

@@ -29,6 +29,12 @@ class KlaviyoSettings(VendorSettings):
     webhook_signature_encoding: Literal["hex", "base64"] = "hex"
 
     required: ClassVar[tuple[str, ...]] = ("api_key",)
+    read_as: ClassVar[tuple[str, ...]] = (
+        "lists",
+        "consent_purposes",
+        "unsubscribe_is_objection",
+        "collection_point",
+    )
 
     def effective_base_url(self) -> str | None:
         return self.base_url.rstrip("/")

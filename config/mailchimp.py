@@ -36,6 +36,7 @@ class MailchimpSettings(VendorSettings):
         return purposes
 
     required: ClassVar[tuple[str, ...]] = ("api_key", "list_id")
+    read_as: ClassVar[tuple[str, ...]] = ("list_id", "purposes", "collection_point")
 
     def effective_base_url(self) -> str | None:
         if self.base_url:

@@ -24,6 +24,7 @@ class ShopifySettings(VendorSettings):
     webhook_secret: SecretStr | None = None  # the app's client secret, for X-Shopify-Hmac-Sha256
 
     required: ClassVar[tuple[str, ...]] = ("shop", "access_token")
+    read_as: ClassVar[tuple[str, ...]] = ("shop", "purposes", "category_map", "checkout_preselected")
 
     def effective_base_url(self) -> str | None:
         if self.base_url:

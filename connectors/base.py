@@ -192,6 +192,9 @@ class Capabilities:
     # Purposes the vendor can only mail through another purpose's flag: e.g. Mailchimp with newsletter
     # mapped to the member's status and promotions to an interest ({"promotions": "newsletter"}).
     requires: Mapping[str, str] = field(default_factory=dict)
+    # A digest of the settings the pulls depend on (``VendorSettings.pull_fingerprint``): when it differs
+    # from the one the cursors were read with, the run reads this system in full. None: none stated.
+    pull_fingerprint: str | None = None
 
     def stream(self, name: str) -> StreamInfo:
         for info in self.streams:

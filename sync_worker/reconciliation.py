@@ -108,7 +108,10 @@ class Reconciliation:
                     report.counts[name].error = error
                 emails = sorted({*(emails or ()), *done.emails, *self._take_facts(done.rest, report, now)})
             if emails is None:
-                await asyncio.gather(*(self._pull(name, report, now, full) for name in self.connectors))
+                reread = set() if full else self._mapping_changed(report.run_id)
+                await asyncio.gather(
+                    *(self._pull(name, report, now, full or name in reread) for name in self.connectors)
+                )
             targets = sorted(set(emails)) if emails is not None else None
             self._plan(report, now, targets, full)
             if not dry_run:
@@ -134,25 +137,65 @@ class Reconciliation:
         log.info("run_summary", **report.summary())
         return report
 
+    def _mapping_changed(self, run_id: str) -> set[str]:
+        """The connectors whose pulls now depend on other settings than their cursors were read with (or
+        whose cursors predate the fingerprint): records unchanged since a cursor would never be read as
+        the settings now have them (a purpose newly mapped to a list its members joined long ago), so
+        each of these is read in full. A connector without cursors is read in full anyway.
+
+        Everyone a full pull reads is marked for planning, so the incremental plan of the same run covers
+        everyone that system holds (a system is never planned for people it does not hold)."""
+        changed: set[str] = set()
+        with self.engine.begin() as conn:
+            for name, connector in self.connectors.items():
+                wanted = connector.capabilities().pull_fingerprint
+                if wanted is None or wanted == snapshot.load_read_with(conn, name):
+                    continue
+                if snapshot.load_cursors(conn, name):
+                    changed.add(name)
+        for name in sorted(changed):
+            get_logger(run_id=run_id, connector=name).info("full_pull", reason="mapping changed: full pull")
+        return changed
+
     async def _pull(self, name: str, report: RunReport, now: datetime, full: bool) -> None:
         connector, counts = self.connectors[name], report.counts[name]
         log = get_logger(run_id=report.run_id, connector=name)
         try:
+            capabilities = connector.capabilities()
             with self.engine.begin() as conn:
                 cursors = snapshot.load_cursors(conn, name)
-            for info in connector.capabilities().streams:
+            # Saved with the final page of the last stream: a pull that fails before it keeps the fingerprint
+            # the cursors were read with, so the next run reads in full again.
+            unsaved = capabilities.pull_fingerprint
+            for info in capabilities.streams:
                 since = None if full or not info.incremental else cursors.get(info.name)
+                last = info is capabilities.streams[-1]
                 pages = 0
                 async for page in connector.pull(info.name, since=since):
-                    self._take(name, page, report.run_id, counts, now)
+                    read_with = unsaved if last and page.final else None
+                    self._take(name, page, report.run_id, counts, now, read_with=read_with)
+                    unsaved = None if read_with else unsaved
                     pages += 1
                     self.progress.pulled_page(name, info.name, pages, len(page.records))
+            if unsaved is not None:  # no stream, or the last one ended without a page marked final
+                with self.engine.begin() as conn:
+                    snapshot.save_read_with(conn, name, unsaved, now)
         except Exception as error:  # one vendor failing leaves the others' runs intact
             counts.error = f"{type(error).__name__}: {error}"
             log.warning("pull_failed", error=counts.error)
 
-    def _take(self, system: str, page: Page, run_id: str, counts: ConnectorCounts, now: datetime) -> None:
-        """One page, one transaction: ledger events, snapshot, echo marks, rejects and the cursor."""
+    def _take(
+        self,
+        system: str,
+        page: Page,
+        run_id: str,
+        counts: ConnectorCounts,
+        now: datetime,
+        *,
+        read_with: str | None = None,
+    ) -> None:
+        """One page, one transaction: ledger events, snapshot, echo marks, rejects and the cursor (with the
+        pull fingerprint ``read_with`` once this page completes the pull of every stream)."""
         contacts = {r.email: r for r in page.records if isinstance(r, ContactRecord)}
         purchases = [r for r in page.records if isinstance(r, PurchaseRecord)]
         counts.pulled += len(page.records)
@@ -180,6 +223,8 @@ class Reconciliation:
             runlog.log_rejected(conn, run_id, rejected)
             if page.checkpoint is not None:
                 snapshot.save_cursor(conn, system, page.stream, page.checkpoint, now)
+            if read_with is not None:
+                snapshot.save_read_with(conn, system, read_with, now)
         _warn_rejected(run_id, rejected)
 
     def _take_facts(self, facts: Sequence[WebhookFact], report: RunReport, now: datetime) -> set[str]:

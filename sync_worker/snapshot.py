@@ -64,9 +64,24 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+# A reserved stream name: this row of a connector holds the pull fingerprint its cursors were read with
+# (``Capabilities.pull_fingerprint``). No stream is named so ("contacts", "purchases", "joins:<purpose>").
+READ_WITH = "~read-with"
+
+
 def load_cursors(conn: Connection, connector: str) -> dict[str, str]:
-    rows = conn.execute(select(CURSORS.c.stream, CURSORS.c.value).where(CURSORS.c.connector == connector))
-    return {str(stream): str(value) for stream, value in rows}
+    """Stream -> cursor of one connector (the fingerprint row is not a stream's)."""
+    query = select(CURSORS.c.stream, CURSORS.c.value).where(
+        CURSORS.c.connector == connector, CURSORS.c.stream != READ_WITH
+    )
+    return {str(stream): str(value) for stream, value in conn.execute(query)}
+
+
+def load_read_with(conn: Connection, connector: str) -> str | None:
+    """The pull fingerprint the connector's cursors were read with; None when none was saved."""
+    query = select(CURSORS.c.value).where(CURSORS.c.connector == connector, CURSORS.c.stream == READ_WITH)
+    found: str | None = conn.execute(query).scalar()
+    return found
 
 
 def save_cursor(conn: Connection, connector: str, stream: str, value: str, now: datetime) -> None:
@@ -76,6 +91,11 @@ def save_cursor(conn: Connection, connector: str, stream: str, value: str, now: 
         [{"connector": connector, "stream": stream, "value": value, "updated_at": now}],
         keys=("connector", "stream"),
     )
+
+
+def save_read_with(conn: Connection, connector: str, fingerprint: str, now: datetime) -> None:
+    """Saved once a pull of every stream completed, in the transaction of its last page."""
+    save_cursor(conn, connector, READ_WITH, fingerprint, now)
 
 
 def save_seen(conn: Connection, system: str, seen: Mapping[str, Seen], now: datetime) -> None:

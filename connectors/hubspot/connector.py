@@ -128,6 +128,7 @@ class HubSpotConnector:
                 f"{self.settings.requests_per_10s} requests per 10 s; "
                 f"search {self.settings.searches_per_second} per second"
             ),
+            pull_fingerprint=self.settings.pull_fingerprint(),
         )
 
     # ---------------------------------------------------------------- pull

@@ -66,12 +66,19 @@ class KlaviyoConnector:
     name = SYSTEM
 
     def __init__(
-        self, client: KlaviyoClient, purposes: PurposeMap, *, page_size: int = 100, clock: ClockSource = None
+        self,
+        client: KlaviyoClient,
+        purposes: PurposeMap,
+        *,
+        page_size: int = 100,
+        clock: ClockSource = None,
+        pull_fingerprint: str | None = None,
     ) -> None:
         self.client = client
         self.purposes = purposes
         self.page_size = page_size
         self.clock: Now = now_of(clock) or utc_now
+        self.pull_fingerprint = pull_fingerprint
 
     @classmethod
     def from_settings(
@@ -99,7 +106,13 @@ class KlaviyoConnector:
             unsubscribe_is_objection=vendor.unsubscribe_is_objection,
             collection_point=vendor.collection_point,
         )
-        return cls(client, purposes, page_size=vendor.page_size, clock=clock)
+        return cls(
+            client,
+            purposes,
+            page_size=vendor.page_size,
+            clock=clock,
+            pull_fingerprint=vendor.pull_fingerprint(),
+        )
 
     def capabilities(self) -> Capabilities:
         # The join feeds come first: on a first run each places its cursor at the vendor's clock before
@@ -116,6 +129,7 @@ class KlaviyoConnector:
             batch_max={Action.SUBSCRIBE: SUBSCRIBE_MAX, Action.UNSUBSCRIBE: UNSUBSCRIBE_MAX, Action.ERASE: 1},
             max_concurrency=8,
             rate_limit="per endpoint: profiles and jobs 75/s 750/m, list changes 10/s 150/m, deletions 3/s 60/m",
+            pull_fingerprint=self.pull_fingerprint,
         )
 
     async def pull(self, stream: str, since: str | None = None) -> AsyncIterator[Page]:

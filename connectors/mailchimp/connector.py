@@ -68,6 +68,7 @@ class MailchimpConnector:
         collection_point: str | None = None,
         page_size: int = PAGE_MAX,
         now: Now | None = None,
+        pull_fingerprint: str | None = None,
     ) -> None:
         if not 1 <= page_size <= PAGE_MAX:
             raise ValueError(f"page_size must be 1..{PAGE_MAX}, got {page_size}")
@@ -76,6 +77,7 @@ class MailchimpConnector:
         self.collection_point = collection_point
         self.page_size = page_size
         self.now = now
+        self.pull_fingerprint = pull_fingerprint
         self.segments: dict[str, int] | None = None  # tag name -> static segment id, read once
         self.segments_lock = asyncio.Lock()  # concurrent pushes must not create one tag's segment twice
         self.audience_found = False  # the audience answered once: a member's 404 is then the member's
@@ -109,6 +111,7 @@ class MailchimpConnector:
             collection_point=mc.collection_point,
             page_size=mc.page_size,
             now=now_of(clock) or utc_now,  # the watermark never passes the run start (pagination.py)
+            pull_fingerprint=mc.pull_fingerprint(),
         )
 
     def capabilities(self) -> Capabilities:
@@ -131,6 +134,7 @@ class MailchimpConnector:
             requires={p: status_purpose for p, c in self.purposes.items() if c.kind != "status"}
             if (status_purpose := next((p for p, c in self.purposes.items() if c.kind == "status"), None))
             else {},
+            pull_fingerprint=self.pull_fingerprint,
         )
 
     async def pull(self, stream: str, since: str | None = None) -> AsyncIterator[Page]:

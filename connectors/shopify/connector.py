@@ -111,6 +111,7 @@ class ShopifyConnector:
             batch_max=dict.fromkeys(actions, self.batch_size),
             max_concurrency=self.max_concurrency,
             rate_limit="GraphQL query cost: leaky bucket (standard plan 100 points/s), 1000 points per query",
+            pull_fingerprint=self.settings.pull_fingerprint(),
         )
 
     # --- pull ------------------------------------------------------------------------------------------
