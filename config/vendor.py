@@ -10,6 +10,9 @@ from pydantic import BaseModel, SecretStr
 class VendorSettings(BaseModel):
     name: ClassVar[str]
     required: ClassVar[tuple[str, ...]]
+    # How the Art. 30 export (R36) names the vendor and what it is to the controller.
+    title: ClassVar[str]
+    kind: ClassVar[str]
 
     def missing(self) -> list[str]:
         """Env variables that must still be set to enable this connector."""
