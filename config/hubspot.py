@@ -11,6 +11,8 @@ from config.vendor import VendorSettings
 
 class HubSpotSettings(VendorSettings):
     name: ClassVar[str] = "hubspot"
+    title: ClassVar[str] = "HubSpot"
+    kind: ClassVar[str] = "CRM"
     access_token: SecretStr | None = None
     base_url: str = "https://api.hubapi.com"
     # purpose → subscription type id (communication preferences API), e.g. {"newsletter": "39644612"}.

@@ -11,6 +11,8 @@ from config.vendor import VendorSettings
 
 class KlaviyoSettings(VendorSettings):
     name: ClassVar[str] = "klaviyo"
+    title: ClassVar[str] = "Klaviyo"
+    kind: ClassVar[str] = "ESP"
     api_key: SecretStr | None = None
     base_url: str = "https://a.klaviyo.com"
     revision: str = "2026-07-15"

@@ -12,6 +12,8 @@ from config.vendor import VendorSettings
 
 class MailchimpSettings(VendorSettings):
     name: ClassVar[str] = "mailchimp"
+    title: ClassVar[str] = "Mailchimp"
+    kind: ClassVar[str] = "ESP"
     api_key: SecretStr | None = None
     list_id: str | None = None
     # Derived from the key's data-center suffix (``…-us14`` → https://us14.api.mailchimp.com/3.0).

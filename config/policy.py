@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 DEFAULT_PURPOSES = ("newsletter", "promotions", "events", "lead_magnet")
 
@@ -30,3 +30,23 @@ class PolicySettings(BaseModel):
     # R10: current version per purpose, and versions that were a material change.
     purpose_versions: dict[str, str] = Field(default_factory=dict)
     material_changes: dict[str, list[str]] = Field(default_factory=dict)
+    # R36: the purpose's description in the Art. 30 export; built-in texts cover the default purposes.
+    purpose_texts: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("purpose_texts")
+    @classmethod
+    def _texts_describe_configured_purposes(
+        cls, texts: dict[str, str], info: ValidationInfo
+    ) -> dict[str, str]:
+        # ``purposes`` is declared first, so it is validated (or has failed) by now.
+        purposes = info.data.get("purposes")
+        if purposes is None:
+            return texts
+        for purpose, text in texts.items():
+            if purpose not in purposes:
+                raise ValueError(
+                    f"{purpose!r} is not a configured purpose (SYNC_POLICY__PURPOSES: {purposes})"
+                )
+            if not text.strip():
+                raise ValueError(f"{purpose!r}: the text is empty")
+        return texts

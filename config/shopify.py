@@ -11,6 +11,8 @@ from config.vendor import VendorSettings
 
 class ShopifySettings(VendorSettings):
     name: ClassVar[str] = "shopify"
+    title: ClassVar[str] = "Shopify"
+    kind: ClassVar[str] = "webshop"
     shop: str | None = None  # e.g. "my-shop.myshopify.com"
     access_token: SecretStr | None = None
     api_version: str = "2026-01"

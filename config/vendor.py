@@ -17,6 +17,9 @@ class VendorSettings(BaseModel):
     # read again, so a run after a change of any of these reads the vendor in full (``pull_fingerprint``).
     # Tuning (page sizes, rate limits), addresses of the same account and secrets stay out.
     read_as: ClassVar[tuple[str, ...]]
+    # How the Art. 30 export (R36) names the vendor and what it is to the controller.
+    title: ClassVar[str]
+    kind: ClassVar[str]
 
     def missing(self) -> list[str]:
         """Env variables that must still be set to enable this connector."""

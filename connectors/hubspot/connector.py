@@ -110,6 +110,15 @@ class HubSpotConnector:
         """Build from the root Settings (or directly from HubSpotSettings)."""
         return cls(vendor_section(settings, HubSpotSettings), transport=transport, retry=retry, clock=clock)
 
+    @classmethod
+    def purpose_targets(cls, settings: Settings | HubSpotSettings) -> dict[str, str]:
+        """Per purpose, its subscription type, in words (the Art. 30 export, R36)."""
+        hubspot = vendor_section(settings, HubSpotSettings)
+        return {
+            purpose: f"subscription type {type_id} (communication preferences)"
+            for purpose, type_id in hubspot.subscriptions.items()
+        }
+
     def capabilities(self) -> Capabilities:
         batch = self.settings.batch_size
         return Capabilities(

@@ -100,19 +100,18 @@ class KlaviyoConnector:
             transport=transport,
             retry=retry,
         )
-        purposes = PurposeMap(
-            lists=dict(vendor.lists),
-            consent_purposes=tuple(vendor.consent_purposes),
-            unsubscribe_is_objection=vendor.unsubscribe_is_objection,
-            collection_point=vendor.collection_point,
-        )
         return cls(
             client,
-            purposes,
+            PurposeMap.from_settings(vendor),
             page_size=vendor.page_size,
             clock=clock,
             pull_fingerprint=vendor.pull_fingerprint(),
         )
+
+    @classmethod
+    def purpose_targets(cls, settings: Settings | KlaviyoSettings) -> dict[str, str]:
+        """Per purpose, what carries it in Klaviyo, in words (the Art. 30 export, R36)."""
+        return PurposeMap.from_settings(vendor_section(settings, KlaviyoSettings)).targets()
 
     def capabilities(self) -> Capabilities:
         # The join feeds come first: on a first run each places its cursor at the vendor's clock before

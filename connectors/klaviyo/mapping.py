@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from config.klaviyo import KlaviyoSettings
 from connectors.base import ContactRecord, Evidence, GlobalState, PurposeState, RecordError, Status
 from connectors.fields import FieldError, email_field, time_field
 
@@ -45,6 +46,15 @@ class PurposeMap:
     unsubscribe_is_objection: bool = True
     collection_point: str | None = None
 
+    @classmethod
+    def from_settings(cls, vendor: KlaviyoSettings) -> PurposeMap:
+        return cls(
+            lists=dict(vendor.lists),
+            consent_purposes=tuple(vendor.consent_purposes),
+            unsubscribe_is_objection=vendor.unsubscribe_is_objection,
+            collection_point=vendor.collection_point,
+        )
+
     @property
     def purposes(self) -> frozenset[str]:
         return frozenset(self.consent_purposes) | frozenset(self.lists)
@@ -52,6 +62,15 @@ class PurposeMap:
     def list_purposes(self) -> dict[str, str]:
         """Purposes that are list memberships only (a consent purpose with a list is still consent)."""
         return {p: list_id for p, list_id in self.lists.items() if p not in self.consent_purposes}
+
+    def targets(self) -> dict[str, str]:
+        """Per purpose, what carries it in Klaviyo, in words (the Art. 30 export, R36)."""
+        consent = "profile's e-mail marketing consent (account-wide)"
+        described = {
+            purpose: consent + (f" and list {self.lists[purpose]}" if purpose in self.lists else "")
+            for purpose in self.consent_purposes
+        }
+        return described | {purpose: f"list {list_id}" for purpose, list_id in self.list_purposes().items()}
 
 
 def profile_stamp(profile: Mapping[str, Any]) -> tuple[str | None, datetime | None]:

@@ -114,6 +114,15 @@ class MailchimpConnector:
             pull_fingerprint=mc.pull_fingerprint(),
         )
 
+    @classmethod
+    def purpose_targets(cls, settings: Settings | MailchimpSettings) -> dict[str, str]:
+        """Per purpose, what carries it in Mailchimp, in words (the Art. 30 export, R36)."""
+        mc = vendor_section(settings, MailchimpSettings)
+        return {
+            purpose: f"{construct.in_words()} in audience {mc.list_id}"
+            for purpose, construct in parse_purposes(mc.purposes).items()
+        }
+
     def capabilities(self) -> Capabilities:
         actions = {Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.TAG, Action.UNTAG, Action.ERASE}
         return Capabilities(

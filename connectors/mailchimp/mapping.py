@@ -48,6 +48,12 @@ class Construct:
             f"purpose {purpose!r}: {spec!r} is not 'status', 'interest:<id>', 'tag:<name>' or 'permission:<id>'"
         )
 
+    def in_words(self) -> str:
+        if self.kind == "status":
+            return "member status"
+        named = {"interest": "interest (group)", "tag": "tag", "permission": "marketing permission"}
+        return f"{named[self.kind]} {self.ref!r}"
+
 
 def parse_purposes(raw: Mapping[str, str]) -> dict[str, Construct]:
     return {purpose: Construct.parse(purpose, spec) for purpose, spec in raw.items()}

@@ -98,6 +98,17 @@ class ShopifyConnector:
         )
         return cls(shop, ShopifyClient(http), now_of(clock) or utc_now)
 
+    @classmethod
+    def purpose_targets(cls, settings: Settings | ShopifySettings) -> dict[str, str]:
+        """Per purpose, what marks it on a Shopify customer, in words (the Art. 30 export, R36)."""
+        shop = vendor_section(settings, ShopifySettings)
+        return {
+            purpose: f"customer e-mail marketing consent in shop {shop.shop}"
+            if target == CONSENT
+            else f"customer tag {target!r} in shop {shop.shop}"
+            for purpose, target in shop.purposes.items()
+        }
+
     def capabilities(self) -> Capabilities:
         actions = frozenset({Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.TAG, Action.UNTAG})
         return Capabilities(

@@ -18,6 +18,7 @@ from sync_worker.cli import (
     outbox_cmd,
     pending,
     person_cmd,
+    registry_cmd,
     run_cmd,
     sandbox_cmd,
 )
@@ -62,6 +63,7 @@ run_cmd.register(app)
 app.command("health")(health_cmd.health)
 app.command("demo")(demo_cmd.demo_command)
 app.command("sandbox")(sandbox_cmd.sandbox)
+app.command("registry")(registry_cmd.registry)
 pending.register(app)
 
 

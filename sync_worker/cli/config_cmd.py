@@ -6,40 +6,19 @@ import json
 from typing import Any
 
 import typer
-from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from config import Settings, load_settings
+from config.display import masked, masked_url, problems
 
 app = typer.Typer(help="Configuration.", no_args_is_help=True)
-MASK = "********"
-
-
-def _masked(value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return MASK if value.get_secret_value() else ""
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
-
-
-def _masked_url(url: str) -> str:
-    # A database URL may carry a password: postgresql://user:pw@host/db
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        creds, _, host = rest.rpartition("@")
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:{MASK}@{host}" if ":" in creds else url
-    return url
 
 
 def report(settings: Settings) -> dict[str, Any]:
     """The effective configuration as a JSON-ready dict with every secret masked."""
-    effective: dict[str, Any] = _masked(settings.model_dump())
-    effective["database_url"] = _masked_url(settings.database_url)
+    effective: dict[str, Any] = masked(settings.model_dump())
+    effective["database_url"] = masked_url(settings.database_url)
     connectors = {}
     for name, vendor in settings.vendors().items():
         connectors[name] = {
@@ -47,12 +26,7 @@ def report(settings: Settings) -> dict[str, Any]:
             "missing": vendor.missing(),
             "base_url": vendor.effective_base_url(),
         }
-    problems = (
-        []
-        if settings.secret_key
-        else ["SYNC_SECRET_KEY is not set: needed for keyed-hash suppressions (R21)"]
-    )
-    return {"settings": effective, "connectors": connectors, "problems": problems}
+    return {"settings": effective, "connectors": connectors, "problems": problems(settings)}
 
 
 @app.command()

@@ -90,3 +90,14 @@ def test_cron_needs_five_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNC_SCHEDULE__CRON", "*/5 * *")
     with pytest.raises(SettingsError, match="SYNC_SCHEDULE__CRON"):
         load_settings()
+
+
+def test_purpose_texts_must_describe_configured_purposes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """R36: a text for a purpose that is not configured is refused, naming the variable and the key."""
+    monkeypatch.setenv("SYNC_POLICY__PURPOSE_TEXTS", '{"newsletter": "News", "webinars": "Webinar invites"}')
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert [name for name, _ in caught.value.problems] == ["SYNC_POLICY__PURPOSE_TEXTS"]
+    assert "'webinars' is not a configured purpose" in str(caught.value)
+    monkeypatch.setenv("SYNC_POLICY__PURPOSES", '["newsletter", "webinars"]')
+    assert load_settings().policy.purpose_texts["webinars"] == "Webinar invites"

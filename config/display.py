@@ -1,0 +1,42 @@
+"""How the commands show settings: every secret masked, a database URL without its password, and the
+problems an operator should hear about. ``config check`` and the Art. 30 export (R36) share it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import SecretStr
+
+from config.settings import Settings
+
+MASK = "********"
+
+
+def masked(value: Any) -> Any:
+    """``value`` (a dump of settings) with every secret replaced by MASK (an unset one by "")."""
+    if isinstance(value, SecretStr):
+        return MASK if value.get_secret_value() else ""
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
+
+
+def masked_url(url: str) -> str:
+    """A database URL with its password masked: postgresql://user:pw@host/db -> postgresql://user:****@host/db."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:{MASK}@{host}" if ":" in creds else url
+    return url
+
+
+def problems(settings: Settings) -> list[str]:
+    """What an operator should fix although the settings are valid."""
+    return (
+        []
+        if settings.secret_key
+        else ["SYNC_SECRET_KEY is not set: needed for keyed-hash suppressions (R21)"]
+    )
