@@ -24,13 +24,24 @@ def masked(value: Any) -> Any:
 
 
 def masked_url(url: str) -> str:
-    """A database URL with its password masked: postgresql://user:pw@host/db -> postgresql://user:****@host/db."""
+    """A database URL with its password masked, in the user part or as a query parameter (libpq and
+    psycopg take ``?password=``): postgresql://user:pw@host/db -> postgresql://user:********@host/db."""
     scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        creds, _, host = rest.rpartition("@")
+    if not sep:
+        return url
+    base, question, query = rest.partition("?")
+    if "@" in base:
+        creds, _, host = base.rpartition("@")
         user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:{MASK}@{host}" if ":" in creds else url
-    return url
+        base = f"{user}:{MASK}@{host}" if ":" in creds else base
+    if question:
+        query = "&".join(_masked_parameter(part) for part in query.split("&"))
+    return f"{scheme}://{base}{question}{query}"
+
+
+def _masked_parameter(part: str) -> str:
+    name, equals, _ = part.partition("=")
+    return f"{name}={MASK}" if equals and "password" in name.lower() else part
 
 
 def problems(settings: Settings) -> list[str]:

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 import config
 from config import SettingsError, load_settings
+from config.display import masked_url
 from sync_worker.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +80,22 @@ def test_config_check_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> Non
     assert data["connectors"]["hubspot"]["enabled"] is True
     assert data["connectors"]["shopify"]["missing"] == ["SYNC_SHOPIFY__SHOP", "SYNC_SHOPIFY__ACCESS_TOKEN"]
     assert data["problems"] == []
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://sync:pw-1@db:5432/sync", "postgresql://sync:********@db:5432/sync"),
+        (
+            "postgresql+psycopg://sync@db/sync?sslmode=require&password=pw-1",
+            "postgresql+psycopg://sync@db/sync?sslmode=require&password=********",
+        ),
+        ("postgresql://db/sync?sslpassword=pw-1", "postgresql://db/sync?sslpassword=********"),
+        ("sqlite:///data/ledger.db", "sqlite:///data/ledger.db"),
+    ],
+)
+def test_database_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert masked_url(url) == shown
 
 
 def test_config_check_warns_when_secret_key_is_missing() -> None:
