@@ -203,16 +203,20 @@ async def test_a_server_error_for_a_deleted_contact_is_retried_not_gone(shop: Sh
     assert "mailchimp" in shop.systems_holding(JAN)
 
 
-async def test_a_validation_error_is_refused_not_gone(shop: Shop) -> None:
-    """HubSpot refuses a status for an address a GDPR delete blocked (VALIDATION_ERROR): not a "gone"."""
+async def test_an_opt_out_to_an_address_hubspot_blocked_after_a_gdpr_delete_ends_as_gone(shop: Shop) -> None:
+    """HubSpot refuses a status for an address a GDPR delete blocked (VALIDATION_ERROR) and holds nobody
+    there: the opt-out is met (R25), not stuck, and no run is partial for it."""
     shop.hubspot.state.erase(JAN, "email")
     shop.elsewhere.set_status(JAN, "newsletter", Status.UNSUBSCRIBED)
 
     report = await shop.run()
 
-    assert report.status == "partial"
-    assert report.counts["hubspot"].gone == 0
+    assert report.status == "success", report.summary()
+    assert report.counts["hubspot"].gone == 1
     [item] = [i for i in shop.items("hubspot") if i["action"] == "unsubscribe"]
-    assert item["state"] == "parked"
-    assert "VALIDATION_ERROR" in item["last_error"]
-    assert "hubspot" in shop.systems_holding(JAN)
+    assert (item["state"], item["verified"]) == ("done", "gone")
+    assert item["last_error"].startswith("the address is blocked in HubSpot (VALIDATION_ERROR")
+    assert "hubspot" not in shop.systems_holding(JAN)
+    after = await shop.run()
+    assert after.status == "success", after.summary()
+    assert after.counts["hubspot"].planned == 0
