@@ -66,6 +66,7 @@ from sync_worker.logs import get_logger
 
 STREAM = "contacts"
 NOT_FOUND = "OBJECT_NOT_FOUND"  # the category of an item error for something HubSpot does not hold
+INVALID = "VALIDATION_ERROR"  # the category of a refusal of the input (a GDPR-blocked address among them)
 ACTIONS = frozenset({Action.SUBSCRIBE, Action.UNSUBSCRIBE, Action.ERASE})
 
 T = TypeVar("T")
@@ -317,7 +318,10 @@ class HubSpotConnector:
                 out.append(PushResult(change.key, Outcome.GONE, about_address))
                 continue
             out.append(self._judge(change, item, answered.get(key), failures.get(key) or about_address))
-        return out
+        judged = zip(changes, out, strict=True)
+        return list(
+            await asyncio.gather(*(self._met_if_blocked(change, result) for change, result in judged))
+        )
 
     async def _write_one(self, change: Change, item: JSON) -> PushResult:
         try:
@@ -327,9 +331,26 @@ class HubSpotConnector:
             gone = await self._no_subscriber(change.email)
             return PushResult(change.key, Outcome.GONE if gone else Outcome.REJECTED, str(error))
         except ConnectorError as error:
-            return _failed(error, [change])[0]
+            return await self._met_if_blocked(change, _failed(error, [change])[0])
         results = body.get("results") or []
         return self._judge(change, item, results[0] if results else None, None)
+
+    async def _met_if_blocked(self, change: Change, result: PushResult) -> PushResult:
+        """An unsubscribe HubSpot refuses as invalid input for an address it holds no subscriber of is gone.
+
+        That is a GDPR-deleted address: HubSpot blocks it so it cannot be used again (VENDOR-APIS 4.8) and
+        will never hold or mail it, so the opt-out is met (R25: nobody there to mail) instead of staying
+        stuck. HubSpot's wording for a blocked address is not documented: the refusal's category and a read
+        of the address (404: no subscriber) tell it, never the message. A subscribe for it stays refused
+        with HubSpot's words: it was not delivered.
+        """
+        refused_as_invalid = (result.reason or "").removeprefix(f"{SYSTEM}: ").startswith(INVALID)
+        if change.action is not Action.UNSUBSCRIBE or result.outcome is not Outcome.REJECTED:
+            return result
+        if not refused_as_invalid or not await self._no_subscriber(change.email):
+            return result
+        self.log.info("hubspot.push.address_blocked", rule="R25", purpose=change.purpose, change=change.key)
+        return PushResult(change.key, Outcome.GONE, f"the address is blocked in HubSpot ({result.reason})")
 
     async def _no_subscriber(self, email: str) -> bool:
         """HubSpot holds no subscriber of this address: its status read answers 404."""

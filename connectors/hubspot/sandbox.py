@@ -321,8 +321,13 @@ class HubSpotSandbox:
         context = {"subscriberIdString": [email], "subscriptionId": [str(sid)]}
         if sid not in self.state.definitions:
             return None, standard_error("OBJECT_NOT_FOUND", f"Subscription {sid} does not exist", context)
-        if "@" not in email or email.lower() in self.state.blocked:
-            return None, standard_error("VALIDATION_ERROR", f"{email} is not a valid subscriber", context)
+        if "@" not in email:
+            return None, standard_error("VALIDATION_ERROR", f"{email} is not a valid email address", context)
+        if email.lower() in self.state.blocked:
+            # GDPR-deleted: HubSpot blocks the address so it cannot be used again (VENDOR-APIS 4.8). That a
+            # status write for it is refused, and in these words, is an assumption: HubSpot does not say.
+            message = f"{email} was permanently deleted and is blocked: it cannot be used again"
+            return None, standard_error("VALIDATION_ERROR", message, context)
         if not self.state.known(email):
             # No contact and no status of the address (e.g. its contact was deleted): nobody to set a status
             # of. The error names the address alone, as the batch read's does for an unknown address.

@@ -41,6 +41,7 @@ from connectors.shopify.mapping import (
     READ_ONLY_STATES,
     SYSTEM,
     consent_input,
+    customer_gone,
     format_time,
     stamp_of,
     to_contact,
@@ -309,7 +310,9 @@ class ShopifyConnector:
             problems = payload.get("userErrors") or []
             if problems:
                 reason = "; ".join(f"{'.'.join(p.get('field') or [])}: {p.get('message')}" for p in problems)
-                done[change.key] = PushResult(change.key, Outcome.REJECTED, reason)
+                # A customer deleted in Shopify: nobody there any more (done as gone, not a stuck refusal).
+                outcome = Outcome.GONE if customer_gone(operation.field, payload) else Outcome.REJECTED
+                done[change.key] = PushResult(change.key, outcome, reason)
                 continue
             customer = payload.get("customer") or {}
             state = (customer.get("emailMarketingConsent") or {}).get("marketingState")

@@ -39,6 +39,15 @@ STATE_GLOBAL = {"REDACTED": GlobalState.ERASED, "INVALID": GlobalState.BOUNCED}
 READ_ONLY_STATES = frozenset(STATE_GLOBAL)
 # Paid at least in part: the ground for soft opt-in (R12a). Refunded, voided, pending and the like are not.
 PAID_STATES = frozenset({"PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED"})
+# Shopify's userError for a customer id that no longer resolves (deleted by staff), per mutation:
+# (code or None where the error has none, field path, message), as the live Admin API answers them
+# (consent: 2026-04; tags: 2025-01). The consent mutation's code INVALID also marks payload errors at the
+# same path ("Customer must have an email address" in the sandbox), so path and message must match too.
+CUSTOMER_GONE = {
+    "customerEmailMarketingConsentUpdate": ("INVALID", ["input", "customerId"], "Customer not found"),
+    "tagsAdd": (None, ["id"], "Customer does not exist"),
+    "tagsRemove": (None, ["id"], "Customer does not exist"),
+}
 CHECKOUT_POINT = "shopify:checkout"
 CONFIRMED_POINT = "shopify:confirmed-opt-in"
 
@@ -176,3 +185,19 @@ def consent_input(action: Action, consent_at: datetime | None) -> dict[str, Any]
     if action is Action.SUBSCRIBE and consent_at is not None:
         out["consentUpdatedAt"] = format_time(consent_at)
     return out
+
+
+def customer_gone(mutation: str, payload: Mapping[str, Any]) -> bool:
+    """Whether a mutation's answer says the customer no longer exists: one userError, exactly Shopify's
+    "not found" for that mutation, and no customer (or node) in the payload."""
+    expected = CUSTOMER_GONE.get(mutation)
+    problems = payload.get("userErrors") or []
+    if expected is None or len(problems) != 1 or payload.get("customer") or payload.get("node"):
+        return False
+    code, path, message = expected
+    problem = problems[0]
+    return (
+        (code is None or problem.get("code") == code)
+        and list(problem.get("field") or []) == path
+        and problem.get("message") == message
+    )

@@ -199,6 +199,16 @@ class ShopifySandbox:
         customer.marketing_state = "REDACTED"
         customer.updated_at = format_time(self.clock.now())
 
+    def delete_customer(self, email: str) -> None:
+        """Staff delete the customer in the Shopify admin: its id no longer resolves. As in Shopify, a
+        customer with orders cannot be deleted (staff can only disable it)."""
+        customer = self._by_email(email)
+        if customer is None:
+            raise KeyError(f"no sandbox customer with e-mail {email!r}")
+        if any(order.customer_id == customer.id for order in self.orders.values()):
+            raise ValueError(f"customer {customer.gid} has orders: Shopify does not delete it")
+        del self.customers[customer.id]
+
     def seed_demo(self) -> None:
         """A small shop for the demo: each consent state once, paid and refunded orders."""
         past = self.clock.now()

@@ -75,6 +75,8 @@ class RootFields:
             return {"customer": None, "userErrors": [{"code": code, "field": path, "message": message}]}
 
         if customer is None:
+            # Shopify's answer for a customer id that does not resolve, e.g. deleted by staff (a live 2026-04
+            # capture): INVALID at input.customerId, message "Customer not found".
             return refuse("INVALID", ["input", "customerId"], "Customer not found")
         if state not in WRITABLE_STATES:
             return refuse(
@@ -107,7 +109,8 @@ class RootFields:
     def _change_tags(self, gid: str, tags: list[str], *, add: bool) -> dict[str, Any]:
         customer = self.shop.customers.get(numeric_id(gid, "Customer"))
         if customer is None:
-            return {"node": None, "userErrors": [{"field": ["id"], "message": "Resource not found"}]}
+            # Shopify's answer for a customer id that does not resolve (a live 2025-01 capture).
+            return {"node": None, "userErrors": [{"field": ["id"], "message": "Customer does not exist"}]}
         if add:
             updated = normalise_tags([*customer.tags, *tags])
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 import respx
 
 from connectors.base import Action, Basis, Change, Outcome
@@ -14,6 +15,7 @@ from tests.unit.connectors.hubspot_mocks import (
     WRITE,
     batch,
     connector_fixture,  # noqa: F401 - a fixture
+    hubspot_error,
     item_error,
     mock_fixture,  # noqa: F401 - a fixture
     on,
@@ -171,3 +173,41 @@ def test_erasure_uses_gdpr_delete_by_email(mock: respx.MockRouter, connector: Hu
         "idProperty": "email",
     }
     assert results["k"].outcome is Outcome.ACCEPTED
+
+
+STATUS_OF = ("GET", "/communication-preferences/v4/statuses/out@example.com")
+
+
+@pytest.mark.parametrize(
+    ("read", "expected"),
+    [
+        (hubspot_error(404, "OBJECT_NOT_FOUND", "No subscriber found for out@example.com"), Outcome.GONE),
+        (httpx.Response(200, json={"status": "SUCCESS", "results": []}), Outcome.REJECTED),
+        (hubspot_error(400, "VALIDATION_ERROR", "bad request"), Outcome.REJECTED),
+    ],
+)
+def test_an_unsubscribe_refused_as_invalid_is_gone_only_when_hubspot_holds_no_subscriber_of_the_address(
+    mock: respx.MockRouter, connector: HubSpotConnector, read: httpx.Response, expected: Outcome
+) -> None:
+    """A GDPR-blocked address is told by the refusal's category and a read of the address, not by words."""
+    refusal = item_error("out@example.com", 101, "out@example.com cannot be used")
+    on(mock, WRITE).mock(return_value=batch([], [refusal]))
+    reads = on(mock, STATUS_OF).mock(return_value=read)
+    changes = [Change("k", "hubspot", "out@example.com", Action.UNSUBSCRIBE, "newsletter")]
+
+    results = push(connector, changes)
+
+    assert results["k"].outcome is expected
+    assert "cannot be used" in (results["k"].reason or "")
+    assert reads.call_count == 1
+
+
+def test_a_refusal_of_another_category_is_not_checked_for_a_blocked_address(
+    mock: respx.MockRouter, connector: HubSpotConnector
+) -> None:
+    refusal = {**item_error("out@example.com", 101, "try later"), "category": "RATE_LIMITS"}
+    on(mock, WRITE).mock(return_value=batch([], [refusal]))
+    changes = [Change("k", "hubspot", "out@example.com", Action.UNSUBSCRIBE, "newsletter")]
+
+    # No route for a read of the address: one would fail the test.
+    assert push(connector, changes)["k"].outcome is Outcome.REJECTED

@@ -263,6 +263,36 @@ def test_a_status_write_for_a_deleted_contact_is_gone_one_for_an_unknown_subscri
     assert outcomes == {"left": Outcome.GONE, "kept": Outcome.REJECTED}
 
 
+@pytest.mark.parametrize("batch", [True, False])
+def test_an_unsubscribe_for_a_gdpr_blocked_address_is_gone_a_subscribe_stays_refused(
+    sandbox: HubSpotSandbox, batch: bool
+) -> None:
+    """After a GDPR delete HubSpot blocks the address (VENDOR-APIS 4.8) and refuses writes for it: nobody
+    there to mail meets an opt-out (R25), but a subscribe was not delivered."""
+    sandbox.add_contact("erased@example.com", {"newsletter": Status.SUBSCRIBED})
+    sandbox.state.erase("erased@example.com", "email")
+    sandbox.batch_enabled = batch
+    connector = connect(sandbox)
+
+    results = asyncio.run(
+        connector.push(
+            [
+                Change("out", "hubspot", "erased@example.com", Action.UNSUBSCRIBE, "newsletter"),
+                Change(
+                    "in", "hubspot", "erased@example.com", Action.SUBSCRIBE, "promotions", basis=Basis.CONSENT
+                ),
+            ]
+        )
+    )
+
+    by_key = {r.key: r for r in results}
+    assert by_key["out"].outcome is Outcome.GONE
+    assert by_key["in"].outcome is Outcome.REJECTED
+    assert "VALIDATION_ERROR" in (by_key["in"].reason or "")
+    assert "permanently deleted" in (by_key["in"].reason or "")
+    assert sandbox.status("erased@example.com", "newsletter") is None  # nothing was written
+
+
 def test_portal_without_batch_scopes_is_served_one_contact_at_a_time(sandbox: HubSpotSandbox) -> None:
     """Below Marketing Hub Enterprise the batch status calls answer 403: pull and push go per contact."""
     added = seed(sandbox, 4)

@@ -384,6 +384,76 @@ async def test_known_customer_is_written_without_a_lookup_and_shopifys_refusal_i
     assert "customerEmailMarketingConsentUpdate" in json.loads(route.calls[0].request.content)["query"]
 
 
+def _mutation_answer(payload: dict[str, Any]) -> httpx.Response:
+    return httpx.Response(200, json={"data": {"m0": payload}, "extensions": _cost()})
+
+
+def _refusal(field: list[str], message: str, code: str | None = "INVALID") -> dict[str, Any]:
+    error: dict[str, Any] = {"field": field, "message": message}
+    if code is not None:
+        error["code"] = code
+    return {"customer": None, "userErrors": [error]}
+
+
+@pytest.mark.parametrize("action", [Action.UNSUBSCRIBE, Action.SUBSCRIBE])
+async def test_a_consent_write_for_a_deleted_customer_is_gone(
+    respx_mock: respx.MockRouter, action: Action
+) -> None:
+    """Shopify's answer for a customer id that no longer resolves: INVALID at input.customerId."""
+    answer = _refusal(["input", "customerId"], "Customer not found")
+    respx_mock.post(URL).mock(return_value=_mutation_answer(answer))
+    (result,) = await _connector(Sleeps()).push([_change(1, action)])
+    assert result.outcome is Outcome.GONE
+    assert result.reason == "input.customerId: Customer not found"
+
+
+@pytest.mark.parametrize("action", [Action.UNSUBSCRIBE, Action.SUBSCRIBE])
+async def test_a_tag_write_for_a_deleted_customer_is_gone(
+    respx_mock: respx.MockRouter, action: Action
+) -> None:
+    answer = {"node": None, "userErrors": [{"field": ["id"], "message": "Customer does not exist"}]}
+    respx_mock.post(URL).mock(return_value=_mutation_answer(answer))
+    (result,) = await _connector(Sleeps()).push([_change(1, action, "promotions")])
+    assert result.outcome is Outcome.GONE
+
+
+@pytest.mark.parametrize(
+    ("answer", "purpose"),
+    [
+        # The same code and path, about the customer's address rather than its existence.
+        (_refusal(["input", "customerId"], "Customer must have an email address"), "newsletter"),
+        # The same message at another path, or with another code.
+        (_refusal(["input", "emailMarketingConsent"], "Customer not found"), "newsletter"),
+        (_refusal(["input", "customerId"], "Customer not found", code="INTERNAL_ERROR"), "newsletter"),
+        (
+            _refusal(["input", "emailMarketingConsent", "marketingState"], "not included", "INCLUSION"),
+            "newsletter",
+        ),
+        # Two errors: not only "not found".
+        (
+            {
+                "customer": None,
+                "userErrors": [
+                    {"field": ["input", "customerId"], "message": "Customer not found", "code": "INVALID"},
+                    {"field": ["input"], "message": "Something else", "code": "INVALID"},
+                ],
+            },
+            "newsletter",
+        ),
+        (
+            {"node": None, "userErrors": [{"field": ["tags"], "message": "Customer does not exist"}]},
+            "promotions",
+        ),
+    ],
+)
+async def test_other_user_errors_stay_rejected(
+    respx_mock: respx.MockRouter, answer: dict[str, Any], purpose: str
+) -> None:
+    respx_mock.post(URL).mock(return_value=_mutation_answer(answer))
+    (result,) = await _connector(Sleeps()).push([_change(1, purpose=purpose)])
+    assert result.outcome is Outcome.REJECTED
+
+
 async def test_opt_out_of_a_never_subscribed_customer_writes_nothing(respx_mock: respx.MockRouter) -> None:
     route = respx_mock.post(URL).mock(side_effect=[_lookup_answer({"c0": "NOT_SUBSCRIBED"})])
     (result,) = await _connector(Sleeps()).push([_change(1, known=False)])

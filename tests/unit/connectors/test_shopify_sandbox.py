@@ -171,6 +171,41 @@ def test_consent_mutation_refuses_not_subscribed_as_input() -> None:
     assert sandbox.status("dee@example.nl", "newsletter") is Status.SUBSCRIBED
 
 
+def test_a_customer_deleted_by_staff_is_answered_as_shopify_answers_an_unknown_id() -> None:
+    """Shopify's live answers for an id that no longer resolves: the consent mutation's INVALID at
+    input.customerId "Customer not found", the tag mutations' "Customer does not exist" at id."""
+    sandbox = _seeded()
+    gid = sandbox.add_contact("dee@example.nl", {"newsletter": Status.SUBSCRIBED})
+    sandbox.delete_customer("dee@example.nl")
+    consent = {"marketingState": "UNSUBSCRIBED"}
+    operations = [
+        documents.consent_update("m0", gid, consent),
+        documents.tags_change("m1", gid, ["promotions"], add=False),
+    ]
+    document, variables, _ = documents.batch("mutation", "M", operations)
+    data = sandbox.execute(document, variables)["data"]
+    assert data["m0"] == {
+        "customer": None,
+        "userErrors": [
+            {"field": ["input", "customerId"], "message": "Customer not found", "code": "INVALID"}
+        ],
+    }
+    assert data["m1"] == {
+        "node": None,
+        "userErrors": [{"field": ["id"], "message": "Customer does not exist"}],
+    }
+    assert sandbox.status("dee@example.nl", "newsletter") is None
+
+
+def test_a_customer_with_orders_is_not_deleted() -> None:
+    sandbox = _seeded()
+    sandbox.add_contact("dee@example.nl", {"newsletter": Status.SUBSCRIBED})
+    sandbox.add_order("dee@example.nl", [("Hats", [])])
+    with pytest.raises(ValueError, match="has orders"):
+        sandbox.delete_customer("dee@example.nl")
+    assert sandbox.status("dee@example.nl", "newsletter") is Status.SUBSCRIBED
+
+
 async def test_bad_token_gets_shopifys_401_body() -> None:
     sandbox = ShopifySandbox()
     transport = httpx.ASGITransport(app=sandbox.app)
