@@ -3,6 +3,7 @@ problems an operator should hear about. ``config check`` and the Art. 30 export 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import SecretStr
@@ -10,6 +11,9 @@ from pydantic import SecretStr
 from config.settings import Settings
 
 MASK = "********"
+# The user part of a URL as SQLAlchemy reads it (``make_url``): the password runs up to the first "@", so
+# it may hold "?", "#" or "/" unescaped, and only that "@" ends it.
+USER_PART = re.compile(r"(?P<user>[^:/]*)(?::(?P<password>[^@]*))?@")
 
 
 def masked(value: Any) -> Any:
@@ -29,14 +33,15 @@ def masked_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
+    head = ""
+    user = USER_PART.match(rest)
+    if user is not None:
+        head = f"{user['user']}:{MASK}@" if user["password"] is not None else user.group(0)
+        rest = rest[user.end() :]
     base, question, query = rest.partition("?")
-    if "@" in base:
-        creds, _, host = base.rpartition("@")
-        user = creds.split(":", 1)[0]
-        base = f"{user}:{MASK}@{host}" if ":" in creds else base
     if question:
         query = "&".join(_masked_parameter(part) for part in query.split("&"))
-    return f"{scheme}://{base}{question}{query}"
+    return f"{scheme}://{head}{base}{question}{query}"
 
 
 def _masked_parameter(part: str) -> str:

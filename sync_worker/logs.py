@@ -25,7 +25,8 @@ SECRET_KEY_PATTERN = re.compile(
 REDACTED = "[redacted]"
 
 
-def _mask_text(text: str) -> str:
+def mask_emails_in(text: str) -> str:
+    """``text`` with every e-mail address in it masked (``j***@example.com``)."""
     return EMAIL_PATTERN.sub(lambda m: mask_email(m.group(0)), text)
 
 
@@ -33,7 +34,7 @@ def _clean(value: Any, mask: bool) -> Any:
     if isinstance(value, SecretStr):
         return REDACTED
     if isinstance(value, str):
-        return _mask_text(value) if mask else value
+        return mask_emails_in(value) if mask else value
     if isinstance(value, Mapping):
         return {k: REDACTED if _is_secret_key(k) else _clean(v, mask) for k, v in value.items()}
     if isinstance(value, list | tuple | set):

@@ -15,6 +15,7 @@ from sqlmodel import Field, SQLModel
 
 from connectors.base import RecordError
 from sync_worker.identity import keyed_hash, mask_email
+from sync_worker.logs import mask_emails_in
 from sync_worker.plan import PlannedChange
 
 
@@ -116,8 +117,11 @@ def log_changes(
 
 
 def log_push_results(conn: Connection, results: Mapping[str, str]) -> None:
+    """The vendor's answer per change. Its words may name the address (Mailchimp: "<address> was
+    permanently deleted", HubSpot: "No subscriber found for <address>"): masked like the person column."""
     for key, text in results.items():
-        conn.execute(update(CHANGES).where(CHANGES.c.outbox_key == key).values(push_result=text))
+        shown = mask_emails_in(text)
+        conn.execute(update(CHANGES).where(CHANGES.c.outbox_key == key).values(push_result=shown))
 
 
 def log_rejected(conn: Connection, run_id: str, errors: Sequence[RecordError]) -> None:

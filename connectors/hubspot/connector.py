@@ -328,7 +328,7 @@ class HubSpotConnector:
             body = await self.client.write_status(change.email, item)
         except NotFoundError as error:
             # The 404 is for a missing subscription type or a missing subscriber: a read of the address tells.
-            gone = await self._no_subscriber(change.email)
+            gone = _object_not_found(error) and await self._no_subscriber(change.email)
             return PushResult(change.key, Outcome.GONE if gone else Outcome.REJECTED, str(error))
         except ConnectorError as error:
             return await self._met_if_blocked(change, _failed(error, [change])[0])
@@ -356,8 +356,8 @@ class HubSpotConnector:
         """HubSpot holds no subscriber of this address: its status read answers 404."""
         try:
             await self.client.read_status(email)
-        except NotFoundError:
-            return True
+        except NotFoundError as error:
+            return _object_not_found(error)
         except ConnectorError:
             return False  # not known: the change fails as its own error says, never as gone
         return False
@@ -437,6 +437,12 @@ async def _guarded(call: Awaitable[T], changes: Iterable[Change]) -> T | list[Pu
         return await call
     except ConnectorError as error:
         return _failed(error, changes)
+
+
+def _object_not_found(error: NotFoundError) -> bool:
+    """HubSpot's own answer that it holds no such object. A 404 without its category (a wrong base URL, a
+    path HubSpot no longer serves) says nothing of the person, and must never settle an opt-out as gone."""
+    return str(error).startswith(f"{SYSTEM}: {NOT_FOUND}")
 
 
 def _failed(error: ConnectorError, changes: Iterable[Change]) -> list[PushResult]:

@@ -91,6 +91,12 @@ def test_config_check_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> Non
             "postgresql+psycopg://sync@db/sync?sslmode=require&password=********",
         ),
         ("postgresql://db/sync?sslpassword=pw-1", "postgresql://db/sync?sslpassword=********"),
+        # SQLAlchemy takes everything up to the "@" as the password, "?", "#" and "/" included.
+        ("postgresql://sync:pw?1@db:5432/sync", "postgresql://sync:********@db:5432/sync"),
+        (
+            "postgresql://sync:pw#1/x@db/sync?password=pw-2",
+            "postgresql://sync:********@db/sync?password=********",
+        ),
         ("sqlite:///data/ledger.db", "sqlite:///data/ledger.db"),
     ],
 )

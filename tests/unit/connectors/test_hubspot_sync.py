@@ -293,6 +293,28 @@ def test_an_unsubscribe_for_a_gdpr_blocked_address_is_gone_a_subscribe_stays_ref
     assert sandbox.status("erased@example.com", "newsletter") is None  # nothing was written
 
 
+def test_a_404_of_no_hubspot_object_is_never_gone(sandbox: HubSpotSandbox) -> None:
+    """A wrong base URL (or a path HubSpot no longer serves) answers every write and read 404 without
+    HubSpot's OBJECT_NOT_FOUND: that says nothing of the person, so the opt-out stays refused."""
+    sandbox.add_contact("kept@example.com", {"newsletter": Status.SUBSCRIBED})
+    sandbox.batch_enabled = False
+    env = sandbox.settings_env("http://hubspot.sandbox/wrong-prefix")
+    settings = HubSpotSettings(
+        access_token=env["SYNC_HUBSPOT__ACCESS_TOKEN"],
+        base_url=env["SYNC_HUBSPOT__BASE_URL"],
+        subscriptions=json.loads(env["SYNC_HUBSPOT__SUBSCRIPTIONS"]),
+        batch_statuses=False,
+    )
+    retry = RetryPolicy(max_attempts=1, max_total_wait=0, sleep=no_sleep, rng=random.Random(3))
+    connector = HubSpotConnector(settings, transport=httpx.ASGITransport(app=sandbox.app), retry=retry)
+
+    [result] = asyncio.run(
+        connector.push([Change("kept", "hubspot", "kept@example.com", Action.UNSUBSCRIBE, "newsletter")])
+    )
+
+    assert result.outcome == Outcome.REJECTED
+
+
 def test_portal_without_batch_scopes_is_served_one_contact_at_a_time(sandbox: HubSpotSandbox) -> None:
     """Below Marketing Hub Enterprise the batch status calls answer 403: pull and push go per contact."""
     added = seed(sandbox, 4)
