@@ -26,6 +26,7 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from sync_worker import due, runlog
 from sync_worker.identity import mask_email
+from sync_worker.logs import mask_emails_in
 from sync_worker.outbox import ITEMS, MAX_ATTEMPTS, SUBSCRIBE
 from sync_worker.snapshot import aware
 
@@ -84,7 +85,8 @@ def needing_attention(conn: Connection, now: datetime) -> list[Attention]:
                 action=row["action"],
                 state=row["state"],
                 attempts=int(row["attempts"]),
-                reason=row["last_error"],
+                # The vendor's words may quote the address (Mailchimp, HubSpot): shown masked like person.
+                reason=mask_emails_in(row["last_error"]) if row["last_error"] else row["last_error"],
                 age_seconds=max(0.0, (now - aware(row["created_at"])).total_seconds()),
                 makes_runs_partial=stuck,
             )

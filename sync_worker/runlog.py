@@ -131,7 +131,8 @@ def log_rejected(conn: Connection, run_id: str, errors: Sequence[RecordError]) -
             "system": e.system,
             "record_id": e.record_id,
             "field": e.field,
-            "error": e.message,
+            # A vendor's or the ledger's words may quote the address: masked like the person column.
+            "error": mask_emails_in(e.message),
         }
         for e in errors
     ]

@@ -75,6 +75,9 @@ async def test_refused_optout_is_listed_masked_with_the_vendors_reason_and_marke
     )  # fmt: skip
     assert item.makes_runs_partial
     assert item.reason
+    with world.engine.begin() as conn:  # vendors' words may quote the address
+        conn.execute(ITEMS.update().values(last_error="jan@example.nl was permanently deleted"))
+    assert attention(world)[0].reason == "j***@example.nl was permanently deleted"
     assert item.age_seconds == 0
     world.now += timedelta(hours=2)
     assert attention(world)[0].age_seconds == 7200

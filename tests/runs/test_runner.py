@@ -192,15 +192,19 @@ async def test_dry_run_pushes_nothing_and_logs_the_plan_for_a_later_real_run(wor
 
 
 async def test_bad_record_is_logged_with_vendor_id_and_field_and_the_run_goes_on(world: World) -> None:
-    world.klaviyo.bad_records = [RecordError("klaviyo", "k-99", "email", "not an e-mail address: 'x@'")]
+    world.klaviyo.bad_records = [
+        RecordError("klaviyo", "k-99", "email", "not an e-mail address: 'x@'"),
+        RecordError("klaviyo", "k-100", "phone", "no phone for lena@example.nl"),
+    ]
     world.klaviyo.add("ok@example.nl", Status.UNSUBSCRIBED)
     report = await world.run()
     assert report.status == "partial"
     assert report.exit_code == 1
     assert report.counts["klaviyo"].pulled == 1
     with world.engine.begin() as conn:
-        [row] = runlog.rejected(conn, report.run_id)
+        [row, quoting] = runlog.rejected(conn, report.run_id)
     assert (row["system"], row["record_id"], row["field"]) == ("klaviyo", "k-99", "email")
+    assert quoting["error"] == "no phone for l***@example.nl"  # the log keeps people masked
 
 
 async def test_record_the_ledger_refuses_is_in_the_log_with_vendor_id_and_field_and_the_run_goes_on(
