@@ -110,7 +110,10 @@ class Reconciliation:
             if emails is None:
                 reread = set() if full else self._mapping_changed(report.run_id)
                 await asyncio.gather(
-                    *(self._pull(name, report, now, full or name in reread) for name in self.connectors)
+                    *(
+                        self._pull(name, report, now, full or name in reread, remapped=name in reread)
+                        for name in self.connectors
+                    )
                 )
             targets = sorted(set(emails)) if emails is not None else None
             self._plan(report, now, targets, full)
@@ -157,7 +160,11 @@ class Reconciliation:
             get_logger(run_id=run_id, connector=name).info("full_pull", reason="mapping changed: full pull")
         return changed
 
-    async def _pull(self, name: str, report: RunReport, now: datetime, full: bool) -> None:
+    async def _pull(
+        self, name: str, report: RunReport, now: datetime, full: bool, *, remapped: bool = False
+    ) -> None:
+        """``remapped``: the settings the records are read with changed since the last pull (see
+        ``_mapping_changed``), so the last snapshot of this system is no earlier state to compare with."""
         connector, counts = self.connectors[name], report.counts[name]
         log = get_logger(run_id=report.run_id, connector=name)
         try:
@@ -173,7 +180,7 @@ class Reconciliation:
                 pages = 0
                 async for page in connector.pull(info.name, since=since):
                     read_with = unsaved if last and page.final else None
-                    self._take(name, page, report.run_id, counts, now, read_with=read_with)
+                    self._take(name, page, report.run_id, counts, now, read_with=read_with, remapped=remapped)
                     unsaved = None if read_with else unsaved
                     pages += 1
                     self.progress.pulled_page(name, info.name, pages, len(page.records))
@@ -193,15 +200,22 @@ class Reconciliation:
         now: datetime,
         *,
         read_with: str | None = None,
+        remapped: bool = False,
     ) -> None:
         """One page, one transaction: ledger events, snapshot, echo marks, rejects and the cursor (with the
-        pull fingerprint ``read_with`` once this page completes the pull of every stream)."""
+        pull fingerprint ``read_with`` once this page completes the pull of every stream).
+
+        ``remapped``: the last snapshot was read with another purpose mapping, so a purpose's status there
+        may belong to another list or interest. Compared with it, a purpose moved to an interest the person
+        never joined would read as a withdrawal they never made. Such a page is observed as a first look:
+        only what the record itself states counts (an unsubscribed flag is still a withdrawal, R20; a
+        subscribed flag is still no grant without evidence, R8), and a status that merely differs is none."""
         contacts = {r.email: r for r in page.records if isinstance(r, ContactRecord)}
         purchases = [r for r in page.records if isinstance(r, PurchaseRecord)]
         counts.pulled += len(page.records)
         with self.engine.begin() as conn:
             emails = list(contacts)
-            previous = snapshot.load_seen(conn, emails, system) if emails else {}
+            previous = snapshot.load_seen(conn, emails, system) if emails and not remapped else {}
             pushed = outbox.awaiting_echo(conn, system, emails) if emails else {}
             events: list[ObservedEvent] = []
             seen: dict[str, Seen] = {}

@@ -27,6 +27,7 @@ from connectors.mailchimp.connector import MailchimpConnector
 from connectors.mailchimp.sandbox_data import INTERESTS
 from connectors.sandbox import Clock
 from sync_worker import runlog, snapshot
+from sync_worker.ledger_port import EventKind
 from sync_worker.runner import Reconciliation, RunReport
 from tests.runs.fakes import T0, FakeConnector, FakeLedger, FakeVendor
 
@@ -182,9 +183,13 @@ async def test_a_purpose_moved_to_another_mailchimp_interest_is_read_by_the_next
     # Promotions is now mailed through the product news interest, which Jan never chose.
     account.remap(purposes={"newsletter": "status", "promotions": f"interest:{product_news}"})
     with capture_logs() as logs:
-        await account.run()
+        report = await account.run()
     assert account.seen(JAN) == {"newsletter": Status.SUBSCRIBED, "promotions": Status.NOT_SUBSCRIBED}
     assert [line["connector"] for line in full_pulls(logs)] == ["mailchimp"]
+    # Jan did not leave anything: the old interest's status is no earlier state of the new one, so no
+    # withdrawal is recorded (it would stop promotions everywhere), and his consent still stands.
+    assert [e for e in account.ledger.events.values() if e.kind == EventKind.WITHDRAW] == []
+    assert ("mailchimp", "promotions", "subscribe", "R5") in account.planned(report)
 
 
 async def test_a_failed_pull_keeps_the_old_fingerprint_so_the_next_run_reads_in_full_again(
