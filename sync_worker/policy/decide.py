@@ -1,7 +1,7 @@
 """The decision for one person and purpose, in the order of RULES.md Part B.
 
 (1) suppression hit -> DENY (R22); (2) withdrawal/objection newer than the last valid grant -> DENY
-(R16-R21, R23, R29, R30); (3) valid, confirmed consent -> ALLOW(consent) (R2-R10, R37);
+(R16-R21, R23, R29, R30); (3) valid, confirmed consent -> ALLOW(consent) (R2-R11, R37);
 (4) promotions and soft opt-in holds -> ALLOW(soft_opt_in) (R12-R15); (5) otherwise DENY (R1, or the
 rule that invalidated the person's grant; an unproven grant quarantines the person, R8).
 """
