@@ -21,6 +21,8 @@ class PolicySettings(BaseModel):
     pending_expiry_days: int = Field(default=30, ge=1)
     # R30: events of different systems this close together are treated as ties.
     skew_window_seconds: int = Field(default=300, ge=0)
+    # R11: below this age a grant needs parental consent; Art. 8 GDPR lets member states pick 13 to 16.
+    minor_age: int = Field(default=16, ge=13, le=16)
     # R33: unused consent expires; must stay below 17 months.
     consent_idle_expiry_months: int = Field(default=12, ge=1, le=16)
     # R34: reconfirmation of consents in continuous use.

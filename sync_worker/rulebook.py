@@ -31,6 +31,7 @@ def policy_from_settings(settings: Settings) -> Policy:
         related_categories=tuple((k, tuple(v)) for k, v in sorted(rules.related_categories.items())),
         pending_expiry_days=rules.pending_expiry_days,
         skew_window_seconds=rules.skew_window_seconds,
+        minor_age=rules.minor_age,
         purpose_versions=tuple(sorted(rules.purpose_versions.items())),
         material_changes=tuple((k, tuple(v)) for k, v in sorted(rules.material_changes.items())),
         collection_points=tuple(

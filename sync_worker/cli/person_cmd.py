@@ -13,6 +13,7 @@ from rich.table import Table
 from sync_worker.cli import ledger_shell
 from sync_worker.cli.ledger_shell import email_argument, moment_option, open_shell
 from sync_worker.ledger.erasure import erase as erase_person
+from sync_worker.ledger.evidence_json import stored_evidence
 from sync_worker.ledger.facts import load_facts
 from sync_worker.ledger.receipts import export_person
 from sync_worker.ledger.suppression import MissingSecretKeyError
@@ -69,7 +70,7 @@ def _decision(explanation: Explanation) -> dict[str, Any]:
             "method": c.fact.method,
             "collection_point": c.fact.collection_point,
             "evidence_level": c.level,
-            "evidence": {k: v for k, v in vars(c.evidence).items() if v is not None},
+            "evidence": stored_evidence(c.evidence),
         }
         for c in explanation.events
     ]

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from sync_worker.ledger.bulk import select_in
 from sync_worker.ledger.chain import as_utc
+from sync_worker.ledger.evidence_json import evidence_of
 from sync_worker.ledger.suppression import suppressed_emails
 from sync_worker.ledger.tables import EVENTS, PERSONS, PURCHASES
 from sync_worker.policy import ConsentFact, Evidence, PersonFacts, PurchaseFact
@@ -126,13 +127,13 @@ def _json(value: Any) -> Any:
 def _evidence(value: Any) -> Evidence:
     if isinstance(value, str):
         return _evidence_of_text(value)
-    return Evidence(**(value or {}))
+    return evidence_of(value)
 
 
 @lru_cache(maxsize=4096)
 def _evidence_of_text(text: str) -> Evidence:
     # Grants from one collection point mostly carry the same evidence: build each distinct one once.
-    return Evidence(**(json.loads(text) or {}))
+    return evidence_of(json.loads(text))
 
 
 def to_fact(row: dict[str, Any]) -> ConsentFact:

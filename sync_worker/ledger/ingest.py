@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Table
 
 from sync_worker.ledger.bulk import binder, insert_bound, insert_rows, select_in
 from sync_worker.ledger.chain import Head, Sealer, lock_head, save_head
+from sync_worker.ledger.evidence_json import stored_evidence
 from sync_worker.ledger.records import ConsentEventIn, PurchaseIn, Record
 from sync_worker.ledger.suppression import suppressed_emails
 from sync_worker.ledger.tables import EVENTS, EXTERNAL_IDS, PERSONS, PURCHASES
@@ -116,7 +117,7 @@ def _event_rows(
         evidence = event.evidence
         known = evidence_of.get(id(evidence))
         if known is None:
-            plain = {name: value for name, value in vars(evidence).items() if value is not None}
+            plain = stored_evidence(evidence)
             known = evidence_of[id(evidence)] = (
                 len(evidence_of),
                 Sealer.evidence_json(plain),

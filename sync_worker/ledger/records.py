@@ -9,11 +9,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sync_worker.identity import normalise_email
 from sync_worker.policy import ALL_PURPOSES, Evidence
 from sync_worker.policy.facts import GLOBAL_ACTIONS
+
+MAX_AGE = 130  # R11: a stated age above it is a typo
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -51,6 +61,17 @@ class ConsentEventIn(Record):
     @classmethod
     def _to_utc(cls, moment: datetime | None) -> datetime | None:
         return _utc(moment)
+
+    @field_validator("evidence")
+    @classmethod
+    def _plausible_age(cls, evidence: Evidence, info: ValidationInfo) -> Evidence:
+        # R11 reads these: a typo must be reported, not decide about a child.
+        if evidence.age is not None and not 0 <= evidence.age <= MAX_AGE:
+            raise ValueError(f"age must be 0 to {MAX_AGE}, got {evidence.age}")
+        occurred = info.data.get("occurred_at")
+        if evidence.birth_date is not None and occurred is not None and evidence.birth_date > occurred.date():
+            raise ValueError(f"birth_date {evidence.birth_date} is after the event ({occurred.date()})")
+        return evidence
 
     @model_validator(mode="before")
     @classmethod

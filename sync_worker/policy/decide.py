@@ -1,7 +1,7 @@
 """The decision for one person and purpose, in the order of RULES.md Part B.
 
 (1) suppression hit -> DENY (R22); (2) withdrawal/objection newer than the last valid grant -> DENY
-(R16-R21, R23, R29, R30); (3) valid, confirmed consent -> ALLOW(consent) (R2-R10, R37);
+(R16-R21, R23, R29, R30); (3) valid, confirmed consent -> ALLOW(consent) (R2-R11, R37);
 (4) promotions and soft opt-in holds -> ALLOW(soft_opt_in) (R12-R15); (5) otherwise DENY (R1, or the
 rule that invalidated the person's grant; an unproven grant quarantines the person, R8).
 """
@@ -22,11 +22,16 @@ from sync_worker.policy.facts import (
     Policy,
     PurchaseFact,
 )
-from sync_worker.policy.grants import Grant, event_time, judge_grants
+from sync_worker.policy.grants import Grant, event_time, judge_grants, shows_minor
 from sync_worker.policy.months import add_months
 
 NEGATIVE_RULES = {"withdraw": "R16", "object": "R17", "complaint": "R18", "erasure": "R21"}
 EVIDENCE_RULES = frozenset({"R5", "R7", "R8", "R31"})  # defects that quarantine the person
+# Why a voided grant does not count, where its code alone says too little to a person reading ``explain``.
+REASONS = {
+    "R11": "The grant does not count: its evidence shows a person under the age of consent without"
+    " parental consent",
+}
 TICK = timedelta(microseconds=1)  # "after" a deadline: the rules compare with ``now > deadline``
 
 
@@ -112,6 +117,10 @@ def decide_on_record(
     until = next_change_by_time(
         relevant, facts.purchases, purpose, policy, now, effective=events, grants=grants
     )
+    if decision.quarantined and any(shows_minor(e, policy) for e in facts.events if e.action == "grant"):
+        # A re-permission mail asks for consent: never send one to someone any grant of theirs shows a
+        # minor (R11), whatever purpose or time; a later adult grant lifts no quarantine it never set.
+        decision = replace(decision, quarantined=False)
     # Most decisions never change by time alone: copy (slow for a frozen dataclass) only the others.
     return decision if until is None else replace(decision, valid_until=until)
 
@@ -359,7 +368,7 @@ def deny_without_basis_r1(purpose: str, grants: list[Grant]) -> Decision:
     quarantined = any(g.rule in EVIDENCE_RULES for g in grants)
     return Decision(
         purpose, False, "none", rule, newest.code or "no_basis",
-        f"The grant on record does not count ({newest.code}, {rule}).",
+        REASONS.get(rule, "The grant on record does not count") + f" ({newest.code}, {rule}).",
         event_ids=tuple(g.fact.event_id for g in grants),
         quarantined=quarantined,
     )  # fmt: skip

@@ -6,7 +6,7 @@ All frozen dataclasses. The shell (ledger, CLI, runner) builds them; the core on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from typing import Literal
 
@@ -46,6 +46,11 @@ class Evidence:
     third_party: bool | None = None
     ip: str | None = None
     user_agent: str | None = None
+    # R11: what the source states about age. ``age`` is the age at the time of the grant as the form
+    # stated it; ``parental_consent`` that the holder of parental responsibility gave or authorised it.
+    age: int | None = None
+    birth_date: date | None = None
+    parental_consent: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,7 @@ class Policy:
     collection_points: tuple[tuple[str, Point], ...] = ()
     controller: str = ""
     self_service_methods: frozenset[str] = DEFAULT_SELF_SERVICE_METHODS
+    minor_age: int = 16  # R11: below this age a grant needs parental consent (Art. 8 GDPR: 13 to 16; NL 16)
 
     def point(self, name: str | None) -> Point | None:
         return self._points.get(name) if name else None

@@ -1,10 +1,10 @@
-"""Grants judged for one purpose: valid, or voided by the rule named (RULES.md R2-R8, R10, R31, R37)."""
+"""Grants judged for one purpose: valid, or voided by the rule named (RULES.md R2-R8, R10, R11, R31, R37)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from sync_worker.policy.evidence import graded, point_and_evidence
@@ -48,14 +48,47 @@ def judge_grant(
 ) -> Grant:
     point, evidence = point_and_evidence(fact, policy)  # once for all the rules below
     level = graded(fact, policy, point, evidence)
-    defect = form_defect_r2_r3_r4_r37(fact, purpose, point, evidence) or version_defect_r10(
-        purpose, policy, evidence
+    # R11 is judged first and so named when other defects apply too: a minor cannot consent alone, so a
+    # better form (R2-R4, R10) or fuller evidence (R5, R7, R8, R31) would not make the grant count; only
+    # parental consent would.
+    defect = (
+        minor_defect_r11(fact, policy, evidence)
+        or form_defect_r2_r3_r4_r37(fact, purpose, point, evidence)
+        or version_defect_r10(purpose, policy, evidence)
     )
     if defect is None:
         defect = evidence_defect_r5_r7_r8(fact, level, policy, evidence)
     if defect is not None:
         return Grant(fact, event_time(fact), level, *defect)
     return confirm_r6(Grant(fact, event_time(fact), level), confirms, policy, now, evidence)
+
+
+def minor_defect_r11(fact: ConsentFact, policy: Policy, evidence: Evidence) -> tuple[str, str] | None:
+    """R11: a grant whose evidence shows the person under ``policy.minor_age`` needs parental consent.
+
+    ``evidence`` is the grant's effective evidence."""
+    if evidence.parental_consent or not shows_minor(fact, policy, evidence):
+        return None
+    return "R11", "minor_without_parental_consent"
+
+
+def shows_minor(fact: ConsentFact, policy: Policy, evidence: Evidence | None = None) -> bool:
+    """Whether a grant's evidence shows the person under ``policy.minor_age`` at the grant's time (R11).
+
+    Age counts at the grant, not now: growing up does not make a child's grant valid. A stated age or a
+    birth date showing a minor is enough; with neither stated, nothing is shown. Collection points declare
+    no ages, so the event's own evidence serves when ``evidence`` is not given."""
+    stated = fact.evidence if evidence is None else evidence
+    if stated.age is not None and stated.age < policy.minor_age:
+        return True
+    born = stated.birth_date
+    # The source time, else the receive time: the person was no older when they acted.
+    return born is not None and age_on(born, event_time(fact).date()) < policy.minor_age
+
+
+def age_on(birth_date: date, day: date) -> int:
+    """Completed years on ``day`` (someone born on 29 February turns a year older on 1 March)."""
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
 def form_defect_r2_r3_r4_r37(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from pydantic import ValidationError
+from sqlalchemy import Engine, func, select, text, update
 
 from sync_worker import db
 from sync_worker.ledger.chain import verify
@@ -86,6 +87,61 @@ def test_grant_is_stored_with_its_evidence_level_and_decides(engine: Engine) -> 
     facts = facts_of(engine)
     assert facts.events[0].occurred_at == datetime(2026, 1, 2, 10, tzinfo=UTC)
     assert decide(facts, "newsletter", POLICY, NOW).allowed
+
+
+def test_r11_age_evidence_is_stored_hashed_and_read_back(engine: Engine) -> None:
+    ingest(engine, event(1, evidence={"birth_date": "2010-06-30", "parental_consent": False}))
+    with engine.connect() as conn:
+        assert conn.execute(select(EVENTS.c.evidence)).scalar() == {
+            "birth_date": "2010-06-30",
+            "parental_consent": False,
+        }
+        assert verify(conn).ok
+    facts = facts_of(engine)
+    assert facts.events[0].evidence.birth_date == date(2010, 6, 30)
+    assert decide(facts, "newsletter", POLICY, NOW).rule == "R11"  # 15 at the grant (2026-01-02)
+    with engine.begin() as conn:  # the birth date is part of the hashed evidence
+        conn.execute(update(EVENTS).values(evidence={"birth_date": "2000-06-30", "parental_consent": False}))
+        assert verify(conn).broken_at == 1
+
+
+def test_events_without_age_evidence_hash_as_before(engine: Engine) -> None:
+    """Fields left unstated stay out of the stored evidence: rows hash as they did before R11's fields."""
+    grant = event(1, evidence={"checkbox_prechecked": False, "notice_version": "v1", "ip": "192.0.2.1"})
+    withdrawal = ConsentEventIn(
+        email="jan@example.nl",
+        action="withdraw",
+        occurred_at=datetime(2026, 2, 2, 10, tzinfo=UTC),
+        source="website",
+        source_event_id="u-1",
+    )
+    ingest(engine, grant, withdrawal)
+    with engine.connect() as conn:
+        hashes = conn.execute(select(EVENTS.c.content_hash, EVENTS.c.chain_hash).order_by(EVENTS.c.id)).all()
+    # Computed by the ledger before Evidence had age, birth_date and parental_consent.
+    assert [tuple(h) for h in hashes] == [
+        (
+            "f443fdf361cb7f15aa9cb0c3987f891b20c83fc1661fb527df4a8e7e0f5d11a9",
+            "8367348423ff0aa3237433f97b35d929b26e69f9ae414869d8786079ccefa93a",
+        ),
+        (
+            "35918a5f54b307e8009cee3630de1af7ee082a62c97b67b9eaadf708cb6c43a1",
+            "8a9f3fb9c1dcac1ef2daa97ac9d114687fcfc554200cd6bb4b070ba3d94b8848",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("evidence", "problem"),
+    [({"age": -1}, "age must be 0 to 130"), ({"birth_date": "2026-02-01"}, "is after the event")],
+)
+def test_r11_implausible_age_evidence_is_rejected_naming_the_field(
+    evidence: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(ValidationError) as error:
+        event(1, evidence=evidence)
+    assert error.value.errors()[0]["loc"] == ("evidence",)
+    assert problem in str(error.value)
 
 
 def test_r9_consent_stays_with_the_address_it_was_given_for(engine: Engine) -> None:

@@ -135,6 +135,34 @@ def test_explain_gives_decision_rule_reason_and_evidence_per_purpose(cli: CliRun
     }
 
 
+def test_r11_import_of_age_evidence_verifies_and_explain_names_r11(cli: CliRunner, tmp_path: Path) -> None:
+    minor = {**LINES[0], "evidence": {"birth_date": "2010-06-30", "parental_consent": False}}
+    assert cli.invoke(app, ["import", write(tmp_path, [minor])]).exit_code == 0
+    csv_text = (
+        "type,email,purpose,action,occurred_at,source,source_event_id,method,collection_point,"
+        "evidence.age,evidence.parental_consent\n"
+        "consent,a@b.nl,promotions,grant,2026-01-02T10:00:00Z,website,f-2,web_form,website:footer,14,\n"
+        "consent,c@d.nl,promotions,grant,2026-01-02T10:00:00Z,website,f-3,web_form,website:footer,14,true\n"
+    )
+    assert cli.invoke(app, ["import", "-", "--format", "csv"], input=csv_text).exit_code == 0
+    assert cli.invoke(app, ["ledger", "verify"]).exit_code == 0
+    decisions = explain(cli)
+    newsletter = decisions["newsletter"]
+    assert (newsletter["allowed"], newsletter["rule"], newsletter["code"]) == (
+        False,
+        "R11",
+        "minor_without_parental_consent",
+    )
+    assert "without parental consent" in str(newsletter["reason"])
+    assert newsletter["events"][0]["evidence"]["birth_date"] == "2010-06-30"  # type: ignore[index]
+    assert decisions["promotions"]["rule"] == "R11"  # the stated age, from CSV text
+    table = cli.invoke(app, ["explain", "a@b.nl"])
+    assert "R11" in table.stdout
+    with_parent = cli.invoke(app, ["explain", "c@d.nl", "--json"])
+    promotions = {d["purpose"]: d for d in json.loads(with_parent.stdout)["decisions"]}["promotions"]
+    assert (promotions["allowed"], promotions["rule"]) == (True, "R5")
+
+
 def test_export_holds_everything_about_the_person_with_receipts(cli: CliRunner, tmp_path: Path) -> None:
     cli.invoke(app, ["import", write(tmp_path, LINES)])
     result = cli.invoke(app, ["export", "a@b.nl"])

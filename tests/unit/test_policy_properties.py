@@ -1,4 +1,4 @@
-"""Hypothesis properties of the policy core (RULES.md R29, R30, R32; R1/R8 for unproven grants)."""
+"""Hypothesis properties of the policy core (RULES.md R29, R30, R32; R1/R8 for unproven grants; R11)."""
 
 from __future__ import annotations
 
@@ -112,3 +112,53 @@ def test_deciding_all_purposes_at_once_equals_deciding_each(
     assert decided == tuple(decide(facts, p, POLICY, now) for p in POLICY.purposes)
     # In the policy's order, one per purpose: SqlLedger.decide pairs them with the purposes by position.
     assert tuple(d.purpose for d in decided) == POLICY.purposes
+
+
+@st.composite
+def minors_grant(draw: st.DrawFn, fact: ConsentFact) -> ConsentFact:
+    """``fact`` (a grant of any kind) with evidence showing a person under 16 at its time, no parental consent."""
+    assert fact.occurred_at is not None
+    granted_on = fact.occurred_at.date()
+    if draw(st.booleans()):
+        shown = {"age": draw(st.integers(min_value=0, max_value=15))}
+    else:  # born up to 5840 days before the grant (16 years are never fewer than 5843 days)
+        shown = {"birth_date": granted_on - timedelta(days=draw(st.integers(min_value=0, max_value=5840)))}
+    parental = draw(st.sampled_from([None, False]))
+    return replace(fact, evidence=replace(fact.evidence, **shown, parental_consent=parental))
+
+
+@st.composite
+def minors_histories(draw: st.DrawFn) -> PersonFacts:
+    """Any consent history (no purchases) in which every grant shows a minor without parental consent."""
+    facts = draw(histories())
+    events = tuple(draw(minors_grant(e)) if e.action == "grant" else e for e in facts.events)
+    return replace(facts, events=events, purchases=())
+
+
+@given(minors_histories(), st.sampled_from(PURPOSES[:-1]), minutes, st.data())
+def test_r11_a_minors_grants_without_parental_consent_never_allow_mailing(
+    facts: PersonFacts, purpose: str, offset: int, data: st.DataObject
+) -> None:
+    """Whatever confirmations, withdrawals or other grants of the minor's come with them, and at any time:
+    no mail, and never a re-permission mail either. (Purchases are left out: soft opt-in (R12) is no
+    grant, and a purchase states no age.)"""
+    now = NOW + timedelta(minutes=offset)
+    assert not decide(facts, purpose, POLICY, now).allowed
+    # A bare subscribed flag (R8, no age stated) would list anyone else for re-permission.
+    flag = grant(998, purpose, T0, point=None, method="sync", source="mailchimp")
+    child = data.draw(minors_grant(grant(997, data.draw(st.sampled_from(PURPOSES)), T0 + timedelta(days=1))))
+    assert not any(
+        d.quarantined for d in decide_all(replace(facts, events=(*facts.events, flag, child)), POLICY, now)
+    )
+
+
+@given(minors_histories(), st.sampled_from(PURPOSES[:-1]), st.integers(min_value=16, max_value=99))
+def test_r11_a_later_grant_given_as_an_adult_allows(facts: PersonFacts, purpose: str, age: int) -> None:
+    """R11 judges each grant at its own time: a fresh grant as an adult, after everything else, counts."""
+    latest = max((e.occurred_at for e in facts.events if e.occurred_at), default=T0)
+    point = "website:ebook" if purpose == "lead_magnet" else "website:footer"  # where it is asked (R2, R37)
+    adult = grant(999, purpose, latest + timedelta(days=1), point=point, age=age)
+    decision = decide(
+        replace(facts, events=(*facts.events, adult)), purpose, POLICY, NOW + timedelta(days=90)
+    )
+    assert (decision.allowed, decision.event_ids) == (True, (999,))

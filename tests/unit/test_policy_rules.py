@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
 from sync_worker.policy import Point, decide, decide_all, downstream_status
 from tests.unit.consent_factories import (
@@ -124,6 +125,65 @@ def test_r10_grant_before_a_material_change_does_not_cover_the_new_version() -> 
     old = decide(person(grant(1, purpose_version="1")), "newsletter", policy, NOW)
     assert (old.allowed, old.rule) == (False, "R10")
     assert decide(person(grant(2, purpose_version="2")), "newsletter", policy, NOW).allowed
+
+
+def test_r11_minor_without_parental_consent_grants_nothing() -> None:
+    decision = decide(person(grant(1, age=15)), "newsletter", POLICY, NOW)
+    assert (decision.allowed, decision.rule, decision.code) == (
+        False,
+        "R11",
+        "minor_without_parental_consent",
+    )
+    assert "parental consent" in decision.reason
+    assert not decision.quarantined  # no re-permission mail to a child
+
+
+def test_r11_minor_with_parental_consent_is_allowed() -> None:
+    decision = decide(person(grant(1, age=15, parental_consent=True)), "newsletter", POLICY, NOW)
+    assert (decision.allowed, decision.rule) == (True, "R5")
+    void = decide(person(grant(1, age=15, parental_consent=False)), "newsletter", POLICY, NOW)
+    assert void.rule == "R11"
+
+
+def test_r11_sixteen_is_old_enough_and_the_threshold_is_a_setting() -> None:
+    assert decide(person(grant(1, age=16)), "newsletter", POLICY, NOW).allowed
+    assert decide(person(grant(1, age=13)), "newsletter", replace(POLICY, minor_age=13), NOW).allowed
+    assert decide(person(grant(1, age=12)), "newsletter", replace(POLICY, minor_age=13), NOW).rule == "R11"
+
+
+def test_r11_age_from_a_birth_date_counts_at_the_grant_not_now() -> None:
+    fifteen_at_grant = date(2010, T0.month, T0.day + 1)  # turns 16 the day after the grant
+    much_later = at(days=2 * 366)  # 17 by now
+    decision = decide(person(grant(1, birth_date=fifteen_at_grant)), "newsletter", POLICY, much_later)
+    assert (decision.allowed, decision.rule) == (False, "R11")
+    sixteenth_birthday = date(2010, T0.month, T0.day)
+    assert decide(person(grant(1, birth_date=sixteenth_birthday)), "newsletter", POLICY, NOW).allowed
+
+
+def test_r11_does_not_apply_without_an_age_on_record() -> None:
+    decision = decide(person(grant(1, parental_consent=False)), "newsletter", POLICY, NOW)
+    assert (decision.allowed, decision.rule) == (True, "R5")
+
+
+def test_r11_is_named_before_form_and_evidence_defects() -> None:
+    prechecked = decide(person(grant(1, age=14, checkbox_prechecked=True)), "newsletter", POLICY, NOW)
+    assert prechecked.rule == "R11"  # R3 applies too
+    flag = grant(1, point=None, method="sync", source="mailchimp", age=14)
+    unproven = decide(person(flag), "newsletter", POLICY, NOW)
+    assert (unproven.rule, unproven.quarantined) == ("R11", False)  # R8 applies too
+
+
+def test_r11_a_minor_is_not_quarantined_for_other_purposes_either() -> None:
+    flag = grant(2, "promotions", point=None, method="sync", source="mailchimp")
+    assert decide(person(flag), "promotions", POLICY, NOW).quarantined  # R8 alone: re-permission
+    decision = decide(person(grant(1, age=15), flag), "promotions", POLICY, NOW)
+    assert (decision.rule, decision.quarantined) == ("R8", False)
+
+
+def test_r11_a_later_grant_as_an_adult_allows() -> None:
+    adult = grant(2, when=at(days=400), age=16)
+    decision = decide(person(grant(1, age=15), adult), "newsletter", POLICY, at(days=401))
+    assert (decision.allowed, decision.event_ids) == (True, (2,))
 
 
 def test_r12_paid_purchase_allows_promotions_of_similar_categories_only() -> None:
