@@ -187,6 +187,8 @@ class Reconciliation:
             if unsaved is not None:  # no stream, or the last one ended without a page marked final
                 with self.engine.begin() as conn:
                     snapshot.save_read_with(conn, name, unsaved, now)
+                    if remapped:
+                        snapshot.drop_unread(conn, name, now)
         except Exception as error:  # one vendor failing leaves the others' runs intact
             counts.error = f"{type(error).__name__}: {error}"
             log.warning("pull_failed", error=counts.error)
@@ -239,6 +241,8 @@ class Reconciliation:
                 snapshot.save_cursor(conn, system, page.stream, page.checkpoint, now)
             if read_with is not None:
                 snapshot.save_read_with(conn, system, read_with, now)
+                if remapped:  # the pull read everything the system holds now: the rest it holds no more
+                    snapshot.drop_unread(conn, system, now)
         _warn_rejected(run_id, rejected)
 
     def _take_facts(self, facts: Sequence[WebhookFact], report: RunReport, now: datetime) -> set[str]:

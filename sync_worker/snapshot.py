@@ -213,6 +213,16 @@ def drop(conn: Connection, system: str, emails: Sequence[str]) -> None:
         conn.execute(delete(OBSERVED).where(OBSERVED.c.system == system, OBSERVED.c.email.in_(chunk)))
 
 
+def drop_unread(conn: Connection, system: str, read_at: datetime) -> None:
+    """The rows of ``system`` a completed full pull at ``read_at`` did not write: people it no longer holds.
+
+    Only after a pull that read everything (another audience, shop or mapping), so that a row read with the
+    old settings never makes planning push to someone the system does not hold (a push would create them).
+    Every row that pull read carries ``read_at`` as its ``observed_at``; a run holds its connectors' leases,
+    so no other run writes this system's rows meanwhile."""
+    conn.execute(delete(OBSERVED).where(OBSERVED.c.system == system, OBSERVED.c.observed_at < read_at))
+
+
 def forget(conn: Connection, email: str) -> None:
     """Erasure (R21): drop what the snapshot holds of a person once every system has been told."""
     conn.execute(delete(OBSERVED).where(OBSERVED.c.email == email))

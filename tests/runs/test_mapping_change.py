@@ -192,6 +192,40 @@ async def test_a_purpose_moved_to_another_mailchimp_interest_is_read_by_the_next
     assert ("mailchimp", "promotions", "subscribe", "R5") in account.planned(report)
 
 
+async def test_another_audience_read_in_full_drops_the_people_only_the_old_one_held(engine: Engine) -> None:
+    """Moved to another audience, the worker must not push to people only the old audience held: a
+    Mailchimp batch write would create them there."""
+    old_box, new_box = (mailchimp_sandbox.MailchimpSandbox(clock=Clock(T0)) for _ in range(2))
+    new_box.audience.list_id = "b1c2d3e4f5"
+    purposes = {"newsletter": "status"}
+    settings = MailchimpSettings(
+        api_key=mailchimp_sandbox.API_KEY,
+        list_id=old_box.audience.list_id,
+        base_url="http://mailchimp.test/3.0",
+        purposes=purposes,
+    )
+    old = Account(engine, old_box, settings, MailchimpConnector)
+    for box in (old_box, new_box):
+        box.add_contact("piet@example.nl", {"newsletter": Status.SUBSCRIBED})
+    old_box.add_contact(JAN, {"newsletter": Status.SUBSCRIBED})
+    for email in (JAN, "piet@example.nl"):
+        old.ledger.grant(email, "newsletter")
+    await old.run()
+
+    new = Account(engine, new_box, settings.model_copy(update={"list_id": "b1c2d3e4f5"}), MailchimpConnector)
+    new.ledger = old.ledger
+    new_box.clock.advance(old_box.clock.now().timestamp() - new_box.clock.now().timestamp())
+    new.ledger.withdraw(JAN, "newsletter", at=new_box.clock.now(), source="website")
+    with capture_logs() as logs:
+        report = await new.run()
+    assert [line["connector"] for line in full_pulls(logs)] == ["mailchimp"]
+    with engine.begin() as conn:
+        shown = snapshot.load_seen(conn, [JAN, "piet@example.nl"], "mailchimp")
+    assert set(shown) == {"piet@example.nl"}  # Jan's row was read from the old audience
+    assert new_box.status(JAN, "newsletter") is None  # not created in the new audience
+    assert report.status == "success", report.summary()
+
+
 async def test_a_failed_pull_keeps_the_old_fingerprint_so_the_next_run_reads_in_full_again(
     account: Account,
 ) -> None:
