@@ -80,9 +80,10 @@ def carried_over(previous: Seen | None, record: ContactRecord) -> Seen | None:
     the same status: that status is on record already (observed then, or our own push read back). Read
     as new, it would be recorded again at the record's newer time (or when read): an objection or a
     withdrawal the person never made again, later than what they did since. Any other status is a first
-    look: the missing purpose reads as never joined.
+    look: the missing purpose reads as never joined. A snapshot of another record (another shop or
+    account now read under the same system name) tells nothing of this one.
     """
-    if previous is None:
+    if previous is None or previous.external_id != record.external_id:
         return None
     shown = {state.purpose: state.status for state in record.purposes}
     same = {purpose: status for purpose, status in previous.statuses.items() if shown.get(purpose) == status}
