@@ -9,7 +9,7 @@ as a withdrawal (R20), whatever its evidence.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from connectors.base import ContactRecord, GlobalState, Status
@@ -70,6 +70,24 @@ def seen_of(record: ContactRecord) -> Seen:
         global_state=record.global_state,
         tags=record.tags,
     )
+
+
+def carried_over(previous: Seen | None, record: ContactRecord) -> Seen | None:
+    """What a snapshot read with another purpose mapping still says about ``record``'s earlier state.
+
+    The account-wide state and the tags belong to no purpose mapping: they stay the earlier state. A
+    purpose's status there may be another list's or interest's, so it counts only where the record shows
+    the same status: that status is on record already (observed then, or our own push read back). Read
+    as new, it would be recorded again at the record's newer time (or when read): an objection or a
+    withdrawal the person never made again, later than what they did since. Any other status is a first
+    look: the missing purpose reads as never joined. A snapshot of another record (another shop or
+    account now read under the same system name) tells nothing of this one.
+    """
+    if previous is None or previous.external_id != record.external_id:
+        return None
+    shown = {state.purpose: state.status for state in record.purposes}
+    same = {purpose: status for purpose, status in previous.statuses.items() if shown.get(purpose) == status}
+    return replace(previous, statuses=same)
 
 
 def observe(

@@ -28,7 +28,7 @@ from connectors.base import (
 from sync_worker import awaited, due, outbox, runlog, snapshot
 from sync_worker.ledger_port import ErasureRequest, LedgerPort, ObservedEvent
 from sync_worker.logs import get_logger
-from sync_worker.observe import ACCOUNT, Seen, observe
+from sync_worker.observe import ACCOUNT, Seen, carried_over, observe
 from sync_worker.plan import Person, plan
 from sync_worker.progress import NoProgress, Progress
 from sync_worker.read_back import read_back
@@ -209,20 +209,24 @@ class Reconciliation:
 
         ``remapped``: the last snapshot was read with another purpose mapping, so a purpose's status there
         may belong to another list or interest. Compared with it, a purpose moved to an interest the person
-        never joined would read as a withdrawal they never made. Such a page is observed as a first look:
-        only what the record itself states counts (an unsubscribed flag is still a withdrawal, R20; a
-        subscribed flag is still no grant without evidence, R8), and a status that merely differs is none."""
+        never joined would read as a withdrawal they never made. Such a page is observed as a first look
+        (an unsubscribed flag is still a withdrawal, R20; a subscribed flag is still no grant without
+        evidence, R8; a status that merely differs is none), apart from what the snapshot still tells
+        (``carried_over``): the account-wide state, and statuses shown unchanged, are not recorded again."""
         contacts = {r.email: r for r in page.records if isinstance(r, ContactRecord)}
         purchases = [r for r in page.records if isinstance(r, PurchaseRecord)]
         counts.pulled += len(page.records)
         with self.engine.begin() as conn:
             emails = list(contacts)
-            previous = snapshot.load_seen(conn, emails, system) if emails and not remapped else {}
+            previous = snapshot.load_seen(conn, emails, system) if emails else {}
             pushed = outbox.awaiting_echo(conn, system, emails) if emails else {}
             events: list[ObservedEvent] = []
             seen: dict[str, Seen] = {}
             for email, record in contacts.items():
-                result = observe(previous.get(email, {}).get(system), record, pushed.get(email, {}), now)
+                before = previous.get(email, {}).get(system)
+                if remapped:
+                    before = carried_over(before, record)
+                result = observe(before, record, pushed.get(email, {}), now)
                 events.extend(result.events)
                 seen[email] = result.seen
                 counts.echoes += len(result.echoes)

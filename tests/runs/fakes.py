@@ -100,6 +100,10 @@ class FakeVendor:
         contact.global_state = state
         self._bump(contact)
 
+    def touch(self, email: str) -> None:
+        """Staff edit something of the contact that is no consent (a name): only the record's time moves."""
+        self._bump(self.contacts[email])
+
     def status(self, email: str, purpose: str) -> Status:
         return self.contacts[email].statuses[purpose]
 

@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from config.klaviyo import KlaviyoSettings
 from config.mailchimp import MailchimpSettings
 from config.vendor import VendorSettings
-from connectors.base import Capabilities, Page, Status
+from connectors.base import Capabilities, GlobalState, Page, Status
 from connectors.http import RetryPolicy
 from connectors.klaviyo.connector import KlaviyoConnector
 from connectors.klaviyo.sandbox import API_KEY, DEFAULT_LISTS, KlaviyoSandbox
@@ -312,3 +312,46 @@ async def test_the_fingerprint_is_saved_after_a_pull_whose_pages_say_nothing_of_
         assert snapshot.load_read_with(conn, "mailchimp") == "sha256:first"
     vendor.fingerprint = "sha256:second"
     assert [await pulled(), await pulled()] == [1, 0]  # read in full once: Jan again, unchanged
+
+
+async def test_a_remapped_pull_records_no_second_objection_or_withdrawal_of_what_is_on_record(
+    engine: Engine,
+) -> None:
+    """The account-wide state is no purpose mapping's, and a status the snapshot already showed is on
+    record: read again at the record's newer time, it would be an objection the person never made again,
+    later than the consent they gave since (and noise in the evidence)."""
+    vendor = Fingerprinted("mailchimp", ["newsletter", "promotions"])
+    vendor.add(JAN, Status.UNSUBSCRIBED)  # no time of its own per purpose: the record's time stands in
+    vendor.set_global(JAN, GlobalState.COMPLAINED)
+    ledger = FakeLedger()
+
+    async def run() -> RunReport:
+        reconciliation = Reconciliation(
+            engine, {"mailchimp": vendor.connector()}, ledger, PURPOSES, b"secret", lambda: T0
+        )
+        return await reconciliation.run(trigger="schedule")
+
+    def negatives() -> list[tuple[str | None, EventKind]]:
+        kinds = (EventKind.COMPLAINT, EventKind.WITHDRAW, EventKind.OBJECT)
+        return sorted(((e.purpose, e.kind) for e in ledger.events.values() if e.kind in kinds), key=str)
+
+    await run()
+    on_record = negatives()
+    assert on_record == sorted(
+        [(None, EventKind.COMPLAINT), ("newsletter", EventKind.WITHDRAW), ("promotions", EventKind.WITHDRAW)],
+        key=str,
+    )
+    # Jan signs up for the newsletter again on our own form, after all that; staff then edit his name.
+    ledger.grant(JAN, "newsletter", at=vendor.clock + timedelta(minutes=1))
+    vendor.clock += timedelta(minutes=2)
+    vendor.touch(JAN)
+    await run()
+    assert negatives() == on_record
+
+    vendor.fingerprint = "sha256:second"
+    report = await run()
+    assert report.status == "success", report.summary()
+    assert negatives() == on_record
+    with engine.begin() as conn:
+        decided = ledger.decide(conn, [JAN], PURPOSES, T0)[JAN]
+    assert decided["newsletter"].allowed

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from connectors.base import ContactRecord, Evidence, GlobalState, PurposeState, Status
 from sync_worker.ledger_port import EventKind
-from sync_worker.observe import ACCOUNT, Seen, observe
+from sync_worker.observe import ACCOUNT, Seen, carried_over, observe
 from tests.runs.fakes import T0
 
 LATER = T0 + timedelta(hours=1)
@@ -153,3 +153,21 @@ def test_side_effect_of_our_subscribe_is_not_an_unproven_flag() -> None:
     previous = Seen("m-1", {"newsletter": Status.NOT_SUBSCRIBED, "promotions": Status.NOT_SUBSCRIBED})
     result = observe(previous, rec, {"promotions": "subscribed"}, now=LATER)
     assert result.events == ()
+
+
+def test_a_snapshot_read_with_another_mapping_carries_over_the_account_state_and_unchanged_statuses() -> None:
+    before = Seen("m-1", {"newsletter": Status.UNSUBSCRIBED}, GlobalState.COMPLAINED)
+    unchanged = record(Status.UNSUBSCRIBED, global_state=GlobalState.COMPLAINED)
+    assert observe(carried_over(before, unchanged), unchanged, {}, LATER).events == ()
+    # A status that differs is a first look: here a purpose moved to a list Jan never joined.
+    moved = record(Status.NOT_SUBSCRIBED, global_state=GlobalState.COMPLAINED)
+    assert carried_over(Seen("m-1", {"newsletter": Status.SUBSCRIBED}), moved) == Seen("m-1", {})
+
+
+def test_a_snapshot_of_another_record_carries_nothing_over() -> None:
+    """Another account (a changed shop) holds the person under another id: its state is its own news."""
+    elsewhere = Seen("other-shop-7", {"newsletter": Status.UNSUBSCRIBED}, GlobalState.COMPLAINED)
+    now_shown = record(Status.UNSUBSCRIBED, global_state=GlobalState.COMPLAINED)
+    assert carried_over(elsewhere, now_shown) is None
+    kinds = {e.kind for e in observe(carried_over(elsewhere, now_shown), now_shown, {}, LATER).events}
+    assert kinds == {EventKind.COMPLAINT, EventKind.WITHDRAW}
