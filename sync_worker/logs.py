@@ -18,7 +18,8 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from sync_worker.identity import mask_email
 
-EMAIL_PATTERN = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# A domain without a dot counts too: an invalid address quoted in an error (``jan@localhost``) is still one.
+EMAIL_PATTERN = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 SECRET_KEY_PATTERN = re.compile(
     r"(secret|token|password|api_?key|authorization|signature|hmac)", re.IGNORECASE
 )

@@ -62,6 +62,15 @@ class ConsentEventIn(Record):
     def _to_utc(cls, moment: datetime | None) -> datetime | None:
         return _utc(moment)
 
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _age_is_a_number(cls, evidence: Any) -> Any:
+        # Validation would read JSON ``true`` as age 1 and void the grant for a typo (R11). A ValueError,
+        # as pydantic reports it as a validation error of the field (a TypeError would escape).
+        if isinstance(evidence, dict) and isinstance(evidence.get("age"), bool):
+            raise ValueError(f"age must be a whole number of years, got {evidence['age']!r}")  # noqa: TRY004 (pydantic reports ValueError)
+        return evidence
+
     @field_validator("evidence")
     @classmethod
     def _plausible_age(cls, evidence: Evidence, info: ValidationInfo) -> Evidence:

@@ -133,7 +133,11 @@ def test_events_without_age_evidence_hash_as_before(engine: Engine) -> None:
 
 @pytest.mark.parametrize(
     ("evidence", "problem"),
-    [({"age": -1}, "age must be 0 to 130"), ({"birth_date": "2026-02-01"}, "is after the event")],
+    [
+        ({"age": -1}, "age must be 0 to 130"),
+        ({"age": True}, "age must be a whole number of years"),
+        ({"birth_date": "2026-02-01"}, "is after the event"),
+    ],
 )
 def test_r11_implausible_age_evidence_is_rejected_naming_the_field(
     evidence: dict[str, object], problem: str

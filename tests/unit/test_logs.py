@@ -24,6 +24,11 @@ def test_email_addresses_are_masked_by_default() -> None:
     assert "jan.jansen" not in json.dumps(line)
 
 
+def test_an_invalid_address_quoted_in_an_error_is_masked_too() -> None:
+    line = _log_line(error="invalid e-mail address: jan@localhost")
+    assert line["error"] == "invalid e-mail address: j***@localhost"
+
+
 def test_operator_can_opt_in_to_full_addresses() -> None:
     assert _log_line(show_emails=True, contact="jan@example.com")["contact"] == "jan@example.com"
 
