@@ -69,11 +69,16 @@ class OutboxItem(SQLModel, table=True):
     # Planning asks per batch of people for their open or unconfirmed items (email IN ... AND state IN
     # ...). With only single-column indexes SQLite takes the state index, which during a first run holds
     # every pending item: each batch then reads the whole outbox. The pair serves both constraints.
-    __table_args__ = (Index("ix_outbox_item_email_state", "email", "state"),)
+    # A push claims a system's open items (system = ? AND state IN ...): (system, state) reads those alone,
+    # where the system index read every item the system ever had (migration 0008).
+    __table_args__ = (
+        Index("ix_outbox_item_email_state", "email", "state"),
+        Index("ix_outbox_item_system_state", "system", "state"),
+    )
 
     key: str = Field(primary_key=True)
     run_id: str = Field(index=True)
-    system: str = Field(index=True)
+    system: str  # indexed first in (system, state) above, which serves reads by system alone too
     email: str  # indexed first in (email, state) below, which serves reads by email alone too
     slot: str
     action: str
@@ -242,6 +247,8 @@ def claim(
         select(ITEMS.c.key, ITEMS.c.change)
         .where(
             ITEMS.c.system == system,
+            # Implied by the states below; stated so that the (system, state) index reads the open items alone.
+            ITEMS.c.state.in_(OPEN),
             # A change that takes consent away keeps trying (R25); only subscribes are given up.
             or_(ITEMS.c.attempts < MAX_ATTEMPTS, ITEMS.c.action != SUBSCRIBE),
             or_(

@@ -6,12 +6,14 @@ first run holds every row: each batch of people then read the whole outbox or sn
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
-from sync_worker import db
+from sync_worker import db, outbox
 
 QUERIES = {
     # outbox.in_flight and awaited.unconfirmed: a batch's open or unconfirmed items
@@ -19,6 +21,11 @@ QUERIES = {
     "AND state IN ('pending', 'in_flight', 'failed')": "ix_outbox_item_email_state",
     "SELECT email FROM outbox_item WHERE email IN ('a', 'b') AND state IN ('done', 'parked') "
     "AND verified IS NULL": "ix_outbox_item_email_state",
+    # outbox.claim: a system's open items, not every item it ever had (migration 0008)
+    "SELECT key FROM outbox_item WHERE system = 'mailchimp' AND state IN ('pending', 'in_flight', 'failed') "
+    "AND (state = 'pending' OR state = 'in_flight') ORDER BY created_at, key LIMIT 2000": (
+        "ix_outbox_item_system_state (system=? AND state=?)"
+    ),
     # snapshot.next_people(dirty_only=True): the next page of dirty people in email order
     "SELECT DISTINCT email FROM observed_person WHERE email > '' AND dirty = 1 "
     "ORDER BY email LIMIT 1000": "ix_observed_person_dirty_email",
@@ -34,3 +41,24 @@ def test_batch_reads_use_the_two_column_index(tmp_path: Path, query: str, index:
     engine.dispose()
     assert f"INDEX {index} " in plan, plan
     assert "TEMP B-TREE FOR DISTINCT" not in plan, plan
+
+
+def test_a_push_claims_through_the_system_state_index(tmp_path: Path) -> None:
+    """The query ``outbox.claim`` sends reads a system's open items alone, not every item it ever had."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    db.upgrade(engine)
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    with engine.begin() as conn:
+        outbox.claim(conn, "mailchimp", datetime(2026, 11, 30, tzinfo=UTC), 100)
+        [(statement, parameters)] = sent
+        plan = " ".join(
+            str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        )
+    engine.dispose()
+    assert "INDEX ix_outbox_item_system_state (system=? AND state=?)" in plan, plan
