@@ -37,6 +37,7 @@ from connectors.registry import connector_class
 from connectors.sandbox import Sandbox
 from connectors.virtual_time import VirtualClock
 from sync_worker import db, outbox
+from sync_worker.cli import tune_collector
 from sync_worker.outbox import change_to_json
 from sync_worker.rulebook import policy_from_settings, secret_of
 from sync_worker.runner import run_once
@@ -118,6 +119,7 @@ def timed_run(config: Any, boxes: list[Sandbox], clock: VirtualClock | None, **c
 
 
 def measure(n: int, virtual: bool, full_only: bool = False) -> None:
+    tune_collector()  # as the sync-worker command does before it runs anything
     boxes = sandboxes()
     clock = VirtualClock() if virtual else None
     if clock is not None:
