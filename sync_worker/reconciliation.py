@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from connectors.base import (
     Action,
@@ -186,9 +186,7 @@ class Reconciliation:
                     self.progress.pulled_page(name, info.name, pages, len(page.records))
             if unsaved is not None:  # no stream, or the last one ended without a page marked final
                 with self.engine.begin() as conn:
-                    snapshot.save_read_with(conn, name, unsaved, now)
-                    if remapped:
-                        snapshot.drop_unread(conn, name, now)
+                    _pulled_in_full(conn, name, unsaved, now, remapped=remapped)
         except Exception as error:  # one vendor failing leaves the others' runs intact
             counts.error = f"{type(error).__name__}: {error}"
             log.warning("pull_failed", error=counts.error)
@@ -244,9 +242,7 @@ class Reconciliation:
             if page.checkpoint is not None:
                 snapshot.save_cursor(conn, system, page.stream, page.checkpoint, now)
             if read_with is not None:
-                snapshot.save_read_with(conn, system, read_with, now)
-                if remapped:  # the pull read everything the system holds now: the rest it holds no more
-                    snapshot.drop_unread(conn, system, now)
+                _pulled_in_full(conn, system, read_with, now, remapped=remapped)
         _warn_rejected(run_id, rejected)
 
     def _take_facts(self, facts: Sequence[WebhookFact], report: RunReport, now: datetime) -> set[str]:
@@ -376,6 +372,17 @@ class Reconciliation:
                     due.forget(conn, [request.email])
                     outbox.forget(conn, request.email)
                     self.ledger.complete_erasure(conn, request, now)
+
+
+def _pulled_in_full(
+    conn: Connection, system: str, fingerprint: str, now: datetime, *, remapped: bool
+) -> None:
+    """Every stream of ``system`` was read to its end: the settings it was read with are saved, and after a
+    changed mapping (``remapped``: a full pull) the rows it did not write go, as the system holds them no
+    more."""
+    snapshot.save_read_with(conn, system, fingerprint, now)
+    if remapped:
+        snapshot.drop_unread(conn, system, now)
 
 
 def _log_gone(run_id: str, system: str, result: PushResult, action: str) -> None:
