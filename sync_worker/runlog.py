@@ -94,24 +94,30 @@ def finish_run(
 def log_changes(
     conn: Connection, run_id: str, planned: Sequence[PlannedChange], secret: bytes, dry_run: bool
 ) -> None:
-    rows = [
-        {
-            "run_id": run_id,
-            "person": mask_email(item.change.email),
-            "person_key": person_key(secret, item.change.email),
-            "system": item.change.system,
-            "slot": item.slot,
-            "action": item.change.action.value,
-            "before": item.before,
-            "after": item.after,
-            "rule": item.rule,
-            "reason": item.reason,
-            "event_ids": list(item.event_ids),
-            "outbox_key": None if dry_run else item.change.key,
-            "push_result": "dry run: not pushed" if dry_run else "pending",
-        }
-        for item in planned
-    ]
+    shown: dict[str, tuple[str, str]] = {}  # email -> (masked, keyed hash): once per person, not per change
+    rows = []
+    for item in planned:
+        email = item.change.email
+        person = shown.get(email)
+        if person is None:
+            person = shown[email] = (mask_email(email), person_key(secret, email))
+        rows.append(
+            {
+                "run_id": run_id,
+                "person": person[0],
+                "person_key": person[1],
+                "system": item.change.system,
+                "slot": item.slot,
+                "action": item.change.action.value,
+                "before": item.before,
+                "after": item.after,
+                "rule": item.rule,
+                "reason": item.reason,
+                "event_ids": list(item.event_ids),
+                "outbox_key": None if dry_run else item.change.key,
+                "push_result": "dry run: not pushed" if dry_run else "pending",
+            }
+        )
     if rows:
         conn.execute(insert(CHANGES), rows)
 

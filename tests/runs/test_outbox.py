@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
-from connectors.base import Action, Change, Outcome, Status
+from connectors.base import Action, Basis, Change, Outcome, Status
 from sync_worker import outbox
 from sync_worker.plan import PlannedChange, change_key
 from tests.runs.fakes import T0, FakeVendor, ProcessKilled
@@ -188,3 +188,15 @@ async def test_done_item_awaits_its_echo_until_verified(engine: Engine) -> None:
 def test_change_survives_the_json_round_trip() -> None:
     change = Change("k", "hubspot", "a@example.nl", Action.SUBSCRIBE, "newsletter", "h-1", consent_at=T0)
     assert outbox.change_from_json(outbox.change_to_json(change)) == change
+
+
+def test_change_json_text_is_stable() -> None:
+    # Items written by earlier versions are read back by this one: the text keeps its keys, order and values.
+    change = Change(
+        "k", "hubspot", "a@example.nl", Action.SUBSCRIBE, "newsletter", "h-1", Basis.CONSENT, T0, None
+    )
+    assert outbox.change_to_json(change) == (
+        '{"action": "subscribe", "basis": "consent", "consent_at": "' + T0.isoformat() + '", '
+        '"email": "a@example.nl", "external_id": "h-1", "key": "k", "purpose": "newsletter", '
+        '"system": "hubspot", "tag": null}'
+    )
