@@ -6,9 +6,11 @@ so later calls reuse it); then each timed run is a fresh process, on a fresh cop
 walks the snapshot in chunks of 1,000 people as the runner plans: ``load_facts`` + ``decide_all``
 (through the run's ``SqlLedger``), ``snapshot.load_seen`` and ``plan``. Each run's peak RSS is that
 process's own; the stage split is in CPU seconds of the process (the machine is shared).
-With ``--workers N`` (N > 1) the chunks go to a pool of N forked processes instead, each with its own
-connection, and the planned changes come back pickled as a runner would need them; the CPU seconds and
-the stage split are then summed over all processes, and the peak RSS is the largest of any one.
+With ``--workers N`` (N > 1) the chunks go to a pool of N spawned processes instead, each with its own
+connection, as the runner's pool (``sync_worker.plan_pool``) plans a long pass: each process keeps the
+changes it planned (the runner's write them itself) and sends back their count. The CPU seconds (start-up
+of the processes included) and the stage split are then summed over all processes, and the peak RSS is
+the largest of any one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from benchmarks.population import cases, seen_of, write_ledger
 from benchmarks.shop import machine, peak_rss_mib, purposes_by_system, sandboxes, settings
 from connectors.registry import connector_class
 from sync_worker import db, snapshot
-from sync_worker.cli import tune_collector
+from sync_worker.collector import tune_collector
 from sync_worker.ledger_port import DecisionLike
 from sync_worker.observe import Seen
 from sync_worker.plan import Person, PlannedChange, plan
@@ -142,34 +144,42 @@ def _start_worker(path: Path) -> None:
     _planner = Planner(path)
 
 
-def _pooled_chunk(batch: list[str]) -> tuple[list[PlannedChange], dict[str, float]]:
+def _pooled_chunk(batch: list[str]) -> tuple[int, int, dict[str, float]]:
     assert _planner is not None
     stages = {"decide": 0.0, "load_seen": 0.0, "plan": 0.0}
     with _planner.engine.begin() as conn:
         read = _planner.read(conn, batch, stages)
-    return _planner.plan(
-        batch, read, stages
-    ), stages  # the changes travel back pickled, as a runner would need
+    # Only the count goes back: in the runner's pool (sync_worker.plan_pool) each process writes the changes
+    # it planned itself, and sends back a small tally.
+    return len(batch), len(_planner.plan(batch, read, stages)), stages
 
 
 def _measure_pool(path: Path, workers: int, stages: dict[str, float]) -> tuple[int, int]:
-    """The same chunks over a pool of processes; the parent only pages the snapshot and collects."""
+    """The same chunks over a pool of spawned processes, as the runner's pool starts them; the parent only
+    pages the snapshot, hands the chunks out and adds up."""
     engine = db.make_engine(settings(sandboxes(), f"sqlite:///{path}").database_url)
-    batches, after = [], ""
-    with engine.connect() as conn:
-        while batch := snapshot.next_people(conn, after, dirty_only=False, limit=CHUNK):
-            batches.append(batch)
+
+    def batches() -> Iterator[list[str]]:
+        after = ""
+        while True:
+            with engine.connect() as conn:
+                batch = snapshot.next_people(conn, after, dirty_only=False, limit=CHUNK)
+            if not batch:
+                return
+            yield batch
             after = batch[-1]
-    engine.dispose()
-    changes = 0
-    with multiprocessing.get_context("fork").Pool(workers, _start_worker, (path,)) as pool:
-        for planned, split in pool.imap(_pooled_chunk, batches):
-            changes += len(planned)
+
+    changes = people = 0
+    with multiprocessing.get_context("spawn").Pool(workers, _start_worker, (path,)) as pool:
+        for size, planned, split in pool.imap(_pooled_chunk, batches()):
+            changes += planned
+            people += size
             for stage, seconds in split.items():
                 stages[stage] += seconds
         pool.close()
         pool.join()  # reaped, so that their CPU and peak RSS count among the children
-    return changes, sum(len(b) for b in batches)
+    engine.dispose()
+    return changes, people
 
 
 def main() -> None:

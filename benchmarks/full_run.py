@@ -37,7 +37,7 @@ from connectors.registry import connector_class
 from connectors.sandbox import Sandbox
 from connectors.virtual_time import VirtualClock
 from sync_worker import db, outbox
-from sync_worker.cli import tune_collector
+from sync_worker.collector import tune_collector
 from sync_worker.outbox import change_to_json
 from sync_worker.rulebook import policy_from_settings, secret_of
 from sync_worker.runner import run_once

@@ -1,6 +1,6 @@
 """The runner's planning passes on a converged ledger: the full pass, then the incremental ones.
 
-Run by hand: ``.venv/bin/python -m benchmarks.incremental_plan LEDGER [runs]``, where LEDGER is a ledger
+Run by hand: ``.venv/bin/python -m benchmarks.incremental_plan LEDGER [runs] [--processes N]``, where LEDGER is a ledger
 written by ``benchmarks.decide_plan`` (kept at ``/tmp/ledger-N.db``). Each repetition is a fresh process
 on a fresh copy of it and runs the runner's own planning step (``Reconciliation._plan``: decide, plan,
 log, outbox, decision_due) four times with no pull in between:
@@ -10,12 +10,15 @@ log, outbox, decision_due) four times with no pull in between:
 3. ``month`` and ``two-years``: incremental passes 30 and 730 days later: the people whose decision time
    alone may have changed by then (a soft opt-in window ending, R14; a double opt-in left unconfirmed, R6).
 
-Printed per pass: wall seconds, CPU seconds, people decided and changes planned.
+Printed per pass: wall seconds, CPU seconds, people decided and changes planned. ``--processes N`` lets a
+long pass use N processes (``sync_worker.plan_pool``; default 1): its CPU seconds then include the pool's
+processes, and the peak RSS is the largest of any one process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,7 +32,8 @@ from benchmarks.shop import machine, peak_rss_mib, sandboxes, settings
 from connectors.base import Connector
 from connectors.registry import connector_class
 from sync_worker import db
-from sync_worker.cli import tune_collector
+from sync_worker.collector import tune_collector
+from sync_worker.reconciliation import FixedClock
 from sync_worker.rulebook import policy_from_settings, secret_of
 from sync_worker.runner import ConnectorCounts, Reconciliation, RunReport
 from sync_worker.sql_ledger import SqlLedger
@@ -42,7 +46,7 @@ PASSES = (
 )
 
 
-def measure(path: Path) -> None:
+def measure(path: Path, processes: int) -> None:
     tune_collector()
     config = settings(sandboxes(), f"sqlite:///{path}")
     engine = db.make_engine(config.database_url)
@@ -54,9 +58,10 @@ def measure(path: Path) -> None:
     out: list[str] = []
     for label, later, full in PASSES:
         moment = NOW + later
-        ledger = SqlLedger(policy_from_settings(config), secret, lambda m=moment: m)
+        clock = FixedClock(moment)
+        ledger = SqlLedger(policy_from_settings(config), secret, clock)
         planner = Reconciliation(
-            engine, connectors, ledger, tuple(config.policy.purposes), secret, lambda m=moment: m
+            engine, connectors, ledger, tuple(config.policy.purposes), secret, clock, processes=processes
         )
         people = 0
         walk = planner._people  # wrapped below to count the people each pass decides
@@ -70,13 +75,18 @@ def measure(path: Path) -> None:
         planner._people = counted  # type: ignore[method-assign]
         report = RunReport(f"bench-{label}", "manual", False, moment)
         report.counts = {name: ConnectorCounts() for name in connectors}
-        start, cpu = time.perf_counter(), time.process_time()
+        start, cpu = time.perf_counter(), _cpu()
         planner._plan(report, moment, None, full)  # the planning step alone, no pull or push
-        out.append(
-            f"{time.perf_counter() - start:.3f} {time.process_time() - cpu:.3f} {people} {report.planned}"
-        )
+        out.append(f"{time.perf_counter() - start:.3f} {_cpu() - cpu:.3f} {people} {report.planned}")
     asyncio.run(_close(connectors))
-    print(" ".join(out), f"{peak_rss_mib():.0f}")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(" ".join(out), f"{max(peak_rss_mib(), children):.0f}")
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (a pass's pool is shut down when it ends)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 async def _close(connectors: dict[str, Connector]) -> None:
@@ -86,14 +96,15 @@ async def _close(connectors: dict[str, Connector]) -> None:
 
 def main() -> None:
     path = Path(sys.argv[1])
-    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 and not sys.argv[2].startswith("--") else 3
+    processes = sys.argv[sys.argv.index("--processes") + 1] if "--processes" in sys.argv else "1"
     scratch = path.with_name(f"{path.stem}-incremental{path.suffix}")
     rows = []
     for _ in range(runs):
         shutil.copyfile(path, scratch)
         try:
             line = subprocess.run(
-                [sys.executable, "-m", "benchmarks.incremental_plan", "--measure", str(scratch)],
+                [sys.executable, "-m", "benchmarks.incremental_plan", "--measure", str(scratch), "--processes", processes],
                 check=True, capture_output=True, text=True,
             ).stdout.split()  # fmt: skip
         finally:
@@ -112,6 +123,8 @@ def main() -> None:
 
 if __name__ == "__main__":
     if "--measure" in sys.argv:
-        measure(Path(sys.argv[sys.argv.index("--measure") + 1]))
+        measure(
+            Path(sys.argv[sys.argv.index("--measure") + 1]), int(sys.argv[sys.argv.index("--processes") + 1])
+        )
     else:
         main()

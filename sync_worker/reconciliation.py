@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain, islice
 
 from sqlalchemy import Connection, Engine
 
@@ -25,18 +26,18 @@ from connectors.base import (
     PushResult,
     RecordError,
 )
-from sync_worker import awaited, due, outbox, runlog, snapshot
+from sync_worker import due, outbox, runlog, snapshot
 from sync_worker.ledger_port import ErasureRequest, LedgerPort, ObservedEvent
 from sync_worker.logs import get_logger
 from sync_worker.observe import ACCOUNT, Seen, carried_over, observe
-from sync_worker.plan import Person, plan
+from sync_worker.plan_pass import PlanJob, Tally, plan_batch
+from sync_worker.plan_pool import POOL_AFTER, pooled, why_not_pooled
 from sync_worker.progress import NoProgress, Progress
 from sync_worker.read_back import read_back
-from sync_worker.retry_budget import stuck_optouts, with_retry_budget
+from sync_worker.retry_budget import stuck_optouts
 from sync_worker.run_report import (
     ConnectorCounts,
     RunReport,
-    count_planned,
     purpose_label,
     push_result_text,
     run_status,
@@ -51,6 +52,16 @@ RESTRICTIVE = [a for a in Action if a != Action.SUBSCRIBE]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class FixedClock:
+    """A clock that always tells ``at``: for tests and benchmarks; unlike a lambda, a pool process can take it."""
+
+    at: datetime
+
+    def __call__(self) -> datetime:
+        return self.at
 
 
 @dataclass
@@ -72,6 +83,8 @@ class Reconciliation:
     # (an opt-out it pulled must still reach the others, R25), and an erasure it carried out in those
     # systems is completed by a complete run only (R21).
     complete: bool = True
+    # Processes a long planning pass may use (``sync_worker.plan_pool``); 1 plans in this process alone.
+    processes: int = 1
 
     async def run(
         self,
@@ -268,38 +281,39 @@ class Reconciliation:
             chunks = [targets[i : i + self.chunk] for i in range(0, len(targets), self.chunk)]
         else:
             chunks = self._people(dirty_only=not full, now=now)
-        todo_erasures = sorted(erasures)
-        for batch in [
-            *chunks,
-            *(todo_erasures[i : i + self.chunk] for i in range(0, len(todo_erasures), self.chunk)),
-        ]:
-            with self.engine.begin() as conn:
-                decisions = self.ledger.decide(conn, batch, self.purposes, now)
-                seen = snapshot.load_seen(conn, batch)
-                flying = outbox.in_flight(conn, batch)
-                pushed = awaited.unconfirmed(conn, batch)
-                people = [
-                    Person(
-                        email=email,
-                        decisions=decisions.get(email, {}),
-                        seen=awaited.as_shown(seen.get(email, {}), pushed.accepted.get(email, {})),
-                        quarantined=any(d.quarantined for d in decisions.get(email, {}).values()),
-                        erasure=email in erasures,
-                        in_flight=frozenset(flying.get(email, set())),
-                    )
-                    for email in batch
-                ]
-                fresh = awaited.not_refused(plan(people, capabilities, report.run_id), pushed.refused)
-                budget = with_retry_budget(conn, fresh)
-                planned = budget.planned
-                report.subscribes_given_up.update(item.change.system for item in budget.given_up)
-                runlog.log_changes(conn, report.run_id, planned, self.secret, report.dry_run)
-                if not report.dry_run:
-                    outbox.enqueue(conn, report.run_id, planned, now, budget.spent)
-                    if self.complete:
-                        snapshot.mark_clean(conn, batch)
-                    due.save(conn, {e: due.earliest(decisions.get(e, {}).values()) for e in batch})
-            count_planned(report, planned)
+        job = PlanJob(
+            self.ledger,
+            tuple(self.purposes),
+            capabilities,
+            frozenset(erasures),
+            self.secret,
+            report.run_id,
+            now,
+            report.dry_run,
+            self.complete,
+        )
+        others = ([e for e in batch if e not in erasures] for batch in chunks)
+        for tally in self._plan_batches(job, (batch for batch in others if batch)):
+            tally.add_to(report)
+        # Erasures apart and last (each person is planned once, a dry run logs each change once) and in
+        # this process: there are few of them.
+        todo = sorted(erasures)
+        for batch in (todo[i : i + self.chunk] for i in range(0, len(todo), self.chunk)):
+            plan_batch(self.engine, job, batch).add_to(report)
+
+    def _plan_batches(self, job: PlanJob, batches: Iterator[list[str]]) -> Iterator[Tally]:
+        """Each batch planned in this process; a long pass's rest over ``processes`` processes."""
+        for batch in islice(batches, POOL_AFTER if self.processes > 1 else None):
+            yield plan_batch(self.engine, job, batch)
+        following = next(batches, None)
+        if following is None:
+            return
+        why_not = why_not_pooled(self.engine, job)
+        if why_not is not None:
+            get_logger(run_id=job.run_id).info("planning_in_one_process", reason=why_not)
+            yield from (plan_batch(self.engine, job, batch) for batch in chain([following], batches))
+            return
+        yield from pooled(self.engine, job, chain([following], batches), self.processes)
 
     def _people(self, *, dirty_only: bool, now: datetime) -> Iterable[list[str]]:
         """Everyone in the snapshot, or (incremental) the dirty people and those whose decision time alone

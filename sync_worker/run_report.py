@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from connectors.base import Outcome, PushResult
 from sync_worker.observe import ACCOUNT, TAG_PREFIX
-from sync_worker.plan import PlannedChange
 from sync_worker.retry_budget import StuckOptOut
 
 
@@ -77,13 +75,6 @@ def purpose_label(slot: str) -> str:
     if slot == ACCOUNT:
         return "account"
     return "tags" if slot.startswith(TAG_PREFIX) else slot
-
-
-def count_planned(report: RunReport, planned: Sequence[PlannedChange]) -> None:
-    for item in planned:
-        counts = report.counts.get(item.change.system)
-        if counts is not None:
-            counts.planned += 1
 
 
 def push_result_text(result: PushResult) -> str:

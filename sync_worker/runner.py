@@ -18,6 +18,7 @@ from connectors.http import counters_of
 from connectors.registry import connector_class
 from sync_worker import db
 from sync_worker.lease import Lease, build_leases
+from sync_worker.plan_pool import processes_available
 from sync_worker.progress import NoProgress, Progress
 from sync_worker.reconciliation import Clock, Reconciliation, utc_now
 from sync_worker.rulebook import policy_from_settings, secret_of
@@ -93,6 +94,7 @@ def run_once(
             reconciliation = Reconciliation(
                 engine, connectors, ledger, tuple(settings.policy.purposes), secret or b"", now,
                 progress=progress or NoProgress(), leased=leased, complete=only is None,
+                processes=settings.plan_processes or processes_available(),
             )  # fmt: skip
             report = await reconciliation.run(
                 trigger=trigger, dry_run=dry_run, full=full, emails=emails, facts=facts

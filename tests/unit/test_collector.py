@@ -1,10 +1,10 @@
-"""The collector set-up of the sync-worker command (sync_worker.cli.tune_collector)."""
+"""The collector set-up of the sync-worker command (sync_worker.collector.tune_collector)."""
 
 from __future__ import annotations
 
 import gc
 
-from sync_worker.cli import YOUNG_THRESHOLD, tune_collector
+from sync_worker.collector import YOUNG_THRESHOLD, tune_collector
 
 
 def test_start_up_objects_are_frozen_and_the_young_generation_is_collected_less_often() -> None:

@@ -1,0 +1,87 @@
+"""A long planning pass spread over processes, each planning and writing batches of its own.
+
+Deciding and planning are CPU-bound Python, and one process uses one core. Batches of different people
+commit independently (``sync_worker.plan_pass``), so N processes plan N batches at once; only their writes
+take turns (SQLite has one writer at a time and waits for it, ``timeout`` in ``db.make_engine``). What a
+process sends back is a batch's small tally: the planned changes stay in the database it wrote them to.
+
+The processes are spawned, not forked: the run may have threads (the service's scheduler and HTTP server)
+whose locks a forked child would inherit held. Spawning costs each process its imports (about a second),
+so a pass goes to the pool only once it has shown itself long (``POOL_AFTER`` batches planned in the run's
+own process first).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+from sqlalchemy import Engine
+
+from sync_worker import db
+from sync_worker.collector import tune_collector
+from sync_worker.plan_pass import PlanJob, Tally, plan_batch
+
+POOL_AFTER = 20  # batches of 1,000: a pass of 20,000 people takes about 2 s in one process
+
+
+def processes_available() -> int:
+    """The CPUs this process may run on (a container's CPU set, where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def why_not_pooled(engine: Engine, job: PlanJob) -> str | None:
+    """None when ``job`` can be planned by other processes against ``engine``'s database; else why not."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return "an in-memory SQLite database is private to its process"
+    try:
+        pickle.dumps(job)
+    except (pickle.PicklingError, TypeError, AttributeError) as error:
+        return f"the run's planning state cannot go to another process ({error})"
+    return None
+
+
+def pooled(engine: Engine, job: PlanJob, batches: Iterable[list[str]], processes: int) -> Iterator[Tally]:
+    """Plan ``batches`` over ``processes`` processes; yields each batch's tally as it commits (any order).
+
+    At most two batches per process are handed out ahead, so memory stays bounded however long the pass.
+    The first failure is raised after the batches not yet started are cancelled.
+    """
+    url = engine.url.render_as_string(hide_password=False)
+    pool = ProcessPoolExecutor(
+        processes, multiprocessing.get_context("spawn"), initializer=_start, initargs=(url, job)
+    )
+    pending: set[Future[Tally]] = set()
+    try:
+        for batch in batches:
+            pending.add(pool.submit(_plan, batch))
+            if len(pending) >= 2 * processes:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (future.result() for future in done)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield from (future.result() for future in done)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_engine: Engine | None = None
+_job: PlanJob | None = None
+
+
+def _start(url: str, job: PlanJob) -> None:
+    global _engine, _job
+    tune_collector()  # as the sync-worker command does at start-up
+    _engine, _job = db.make_engine(url), job
+
+
+def _plan(batch: list[str]) -> Tally:
+    assert _engine is not None, "set by the pool's initializer"
+    assert _job is not None, "set by the pool's initializer"
+    return plan_batch(_engine, _job, batch)

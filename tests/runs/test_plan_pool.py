@@ -1,0 +1,179 @@
+"""A long planning pass over processes plans and writes what one process does (sync_worker.plan_pool)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select, text
+
+from benchmarks.population import cases, seen_of, write_ledger
+from benchmarks.shop import purposes_by_system, sandboxes, settings
+from connectors.base import Connector
+from connectors.registry import connector_class
+from sync_worker import db, due, plan_pool, reconciliation, snapshot
+from sync_worker.outbox import ITEMS
+from sync_worker.plan_pass import PlanJob
+from sync_worker.reconciliation import FixedClock, Reconciliation
+from sync_worker.rulebook import policy_from_settings, secret_of
+from sync_worker.run_report import ConnectorCounts, RunReport
+from sync_worker.runlog import CHANGES
+from sync_worker.sql_ledger import SqlLedger
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+PEOPLE = 1_800  # six batches of 300: two in the run's own process, four in the pool (POOL_AFTER = 2 here)
+
+
+@pytest.fixture
+def ledger_url(database_url: str) -> str:
+    """The benchmarks' synthetic shop: every seed-article case, with the four systems' snapshot."""
+    boxes = sandboxes()
+    config = settings(boxes, database_url)
+    engine = db.make_engine(database_url)
+    db.upgrade(engine)
+    kinds = cases(PEOPLE)
+    write_ledger(engine, kinds, policy=policy_from_settings(config), secret=secret_of(config) or b"", now=NOW)
+    systems = purposes_by_system(boxes)
+    with engine.begin() as conn:
+        for system in systems:
+            seen = {
+                f"person{index:07d}@example.nl": one
+                for index, kind in enumerate(kinds)
+                for name, one in seen_of(index, kind, systems)
+                if name == system
+            }
+            snapshot.save_seen(conn, system, seen, NOW)
+    engine.dispose()
+    return database_url
+
+
+def _plan(url: str, run_id: str, *, processes: int, dry_run: bool) -> RunReport:
+    """The runner's planning step over everyone (a full pass), with ``processes`` processes."""
+    config = settings(sandboxes(), url)
+    engine = db.make_engine(url)
+    secret = secret_of(config) or b""
+    clock = FixedClock(NOW)
+    connectors: dict[str, Connector] = {
+        name: connector_class(name).from_settings(config) for name in config.enabled_vendors()
+    }
+    planner = Reconciliation(
+        engine,
+        connectors,
+        SqlLedger(policy_from_settings(config), secret, clock),
+        tuple(config.policy.purposes),
+        secret,
+        clock,
+        chunk=300,
+        processes=processes,
+    )
+    report = RunReport(run_id, "manual", dry_run, NOW)
+    report.counts = {name: ConnectorCounts() for name in connectors}
+    planner._plan(report, NOW, None, full=True)
+
+    async def close() -> None:
+        for connector in connectors.values():
+            await connector.aclose()
+
+    asyncio.run(close())
+    engine.dispose()
+    return report
+
+
+def _logged(engine: Engine, run_id: str) -> Counter[tuple[Any, ...]]:
+    columns = [c for c in CHANGES.c if c.name not in ("id", "run_id", "outbox_key", "push_result")]
+    with engine.connect() as conn:
+        rows = conn.execute(select(*columns).where(CHANGES.c.run_id == run_id))
+        return Counter(tuple(tuple(v) if isinstance(v, list) else v for v in row) for row in rows)
+
+
+@pytest.fixture
+def pool_used(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Counts the batches the pool's processes planned; two batches go first in the run's own process."""
+    used: Counter[str] = Counter()
+    real = reconciliation.pooled
+
+    def counted(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        for tally in real(*args, **kwargs):
+            used["batches"] += 1
+            yield tally
+
+    monkeypatch.setattr(reconciliation, "POOL_AFTER", 2)
+    monkeypatch.setattr(reconciliation, "pooled", counted)
+    return used
+
+
+def test_a_pooled_pass_plans_and_writes_what_one_process_does(
+    ledger_url: str, pool_used: Counter[str]
+) -> None:
+    # Dry runs write the run log alone, so both plan from the same state.
+    alone = _plan(ledger_url, "alone", processes=1, dry_run=True)
+    assert pool_used["batches"] == 0
+    pooled = _plan(ledger_url, "pooled", processes=2, dry_run=True)
+    assert pool_used["batches"] == 4
+    engine = db.make_engine(ledger_url)
+    logged = _logged(engine, "alone")
+    assert sum(logged.values()) > PEOPLE  # the population drifts: about three changes a person
+    assert _logged(engine, "pooled") == logged
+    assert pooled.summary()["connectors"] == alone.summary()["connectors"]
+
+    applied = _plan(ledger_url, "applied", processes=2, dry_run=False)
+    assert pool_used["batches"] == 8
+    assert _logged(engine, "applied") == logged
+    assert applied.planned == alone.planned == sum(logged.values())
+    with engine.connect() as conn:
+        keys = conn.execute(select(CHANGES.c.outbox_key).where(CHANGES.c.run_id == "applied")).scalars()
+        items = conn.execute(select(ITEMS.c.key).where(ITEMS.c.run_id == "applied")).scalars()
+        assert sorted(items) == sorted(keys)
+        assert conn.execute(text("SELECT count(*) FROM observed_person WHERE dirty")).scalar() == 0
+        # Every person's next moment of change by time alone, as their decisions give it (R14, R6).
+        config = settings(sandboxes(), ledger_url)
+        ledger = SqlLedger(policy_from_settings(config), secret_of(config), FixedClock(NOW))
+        emails = [f"person{i:07d}@example.nl" for i in range(PEOPLE)]
+        decided = ledger.decide(conn, emails, tuple(config.policy.purposes), NOW)
+        expected = {e: at for e in emails if (at := due.earliest(decided.get(e, {}).values())) is not None}
+        stored = {e: _utc(at) for e, at in conn.execute(text("SELECT email, due_at FROM decision_due"))}
+        assert expected
+        assert stored == expected
+    engine.dispose()
+
+
+def test_a_failing_batch_fails_the_pass(tmp_path: Path) -> None:
+    empty = db.make_engine(f"sqlite:///{tmp_path}/no-tables.db")  # a batch's first read fails there
+    with empty.connect():
+        pass
+    config = settings(sandboxes(), str(empty.url))
+    job = PlanJob(
+        SqlLedger(policy_from_settings(config), b"k", FixedClock(NOW)),
+        tuple(config.policy.purposes), {}, frozenset(), b"k", "r", NOW, False, True,
+    )  # fmt: skip
+    with pytest.raises(Exception, match="no such table"):
+        list(plan_pool.pooled(empty, job, [["a@example.nl"], ["b@example.nl"]], 2))
+
+
+def test_what_cannot_go_to_another_process_is_planned_here(tmp_path: Path) -> None:
+    config = settings(sandboxes(), "sqlite://")
+    ledger = SqlLedger(policy_from_settings(config), b"k", FixedClock(NOW))
+    job = PlanJob(ledger, (), {}, frozenset(), b"k", "r", NOW, False, True)
+    in_memory = db.make_engine("sqlite://")
+    on_disk = db.make_engine(f"sqlite:///{tmp_path}/ledger.db")
+    assert (
+        plan_pool.why_not_pooled(in_memory, job) == "an in-memory SQLite database is private to its process"
+    )
+    assert plan_pool.why_not_pooled(on_disk, job) is None
+    unpicklable = PlanJob(
+        SqlLedger(ledger.policy, b"k", lambda: NOW), (), {}, frozenset(), b"k", "r", NOW, False, True
+    )
+    reason = plan_pool.why_not_pooled(on_disk, unpicklable)
+    assert reason is not None
+    assert reason.startswith("the run's planning state cannot go to another process")
+
+
+def _utc(value: Any) -> datetime:
+    """A stored time as UTC (SQLite hands back text or naive times)."""
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
