@@ -11,9 +11,11 @@ from sync_worker.observe import ACCOUNT, Seen, tag_slot
 from sync_worker.plan import (
     REPERMISSION_TAG,
     Person,
+    PlannedChange,
     _align,
+    _erase,
+    _repermission,
     _representable,
-    _settled,
     apply,
     plan,
     plan_person,
@@ -209,25 +211,46 @@ capabilities_strategy = st.builds(
 )
 
 
+def plan_in_full(p: Person, capabilities: dict[str, Capabilities]) -> list[PlannedChange]:
+    """plan_person without its fast path: every slot of every system through the full alignment."""
+    out: list[PlannedChange] = []
+    for system, seen in sorted(p.seen.items()):
+        caps_of = capabilities.get(system)
+        if caps_of is None:
+            continue
+        if p.erasure:
+            out.extend(_erase(p, system, seen, caps_of, "run1"))
+            continue
+        for purpose in sorted(caps_of.purposes):
+            decision = p.decisions.get(purpose)
+            if decision is None or (system, purpose) in p.in_flight:
+                continue
+            full = _align(p.email, system, seen=seen, purpose=purpose, caps=caps_of, run_id="run1",
+                          decision=_representable(purpose, decision, p.decisions, caps_of))  # fmt: skip
+            if full is not None:
+                out.append(full)
+        tag = _repermission(p, system, seen, caps_of, "run1")
+        if tag is not None:
+            out.append(tag)
+    return out
+
+
 @settings(max_examples=500)
 @given(
-    decision=verdicts | st.just(Verdict(True, "soft_opt_in", "R12", "paid customer")),
-    decisions=st.dictionaries(st.sampled_from(PURPOSES), verdicts),
-    seen=seen_strategy,
-    purpose=st.sampled_from(PURPOSES),
+    p=people_strategy,
+    in_flight=st.sets(st.tuples(st.sampled_from(sorted(CAPS)), st.sampled_from(PURPOSES))).map(frozenset),
+    soft=st.sets(st.sampled_from(PURPOSES)),
     capabilities=capabilities_strategy,
 )
-def test_a_slot_the_fast_path_skips_is_one_the_full_alignment_leaves_alone(
-    decision: Verdict, decisions: dict[str, Verdict], seen: Seen, purpose: str, capabilities: Capabilities
+def test_the_fast_path_plans_what_the_full_alignment_plans(
+    p: Person, in_flight: frozenset[tuple[str, str]], soft: set[str], capabilities: Capabilities
 ) -> None:
-    """plan_person skips slots that already show the desired state without aligning them in full; it
-    may only skip where the full alignment (R27 coupling included) would plan no change."""
-    if not _settled(decision, seen, purpose, capabilities):
-        return
-    representable = _representable(purpose, decision, {**decisions, purpose: decision}, capabilities)
-    full = _align("jan@example.nl", "klaviyo", seen=seen, purpose=purpose, decision=representable,
-                  caps=capabilities, run_id="run1")  # fmt: skip
-    assert full is None
+    """plan_person skips the slots that already show the desired state without aligning them in full
+    (R27 coupling included); it plans exactly what aligning every slot in full plans."""
+    decisions = {**p.decisions, **dict.fromkeys(soft, Verdict(True, "soft_opt_in", "R12", "paid customer"))}
+    person_ = Person(p.email, decisions, p.seen, p.quarantined, p.erasure, in_flight)
+    systems = {**CAPS, "klaviyo": capabilities}
+    assert plan_person(person_, systems, "run1") == plan_in_full(person_, systems)
 
 
 @given(people_strategy)
