@@ -14,8 +14,11 @@ own process first).
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
+import signal
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
@@ -53,10 +56,7 @@ def pooled(engine: Engine, job: PlanJob, batches: Iterable[list[str]], processes
     At most two batches per process are handed out ahead, so memory stays bounded however long the pass.
     The first failure is raised after the batches not yet started are cancelled.
     """
-    url = engine.url.render_as_string(hide_password=False)
-    pool = ProcessPoolExecutor(
-        processes, multiprocessing.get_context("spawn"), initializer=_start, initargs=(url, job)
-    )
+    pool = new_pool(engine, job, processes)
     pending: set[Future[Tally]] = set()
     try:
         for batch in batches:
@@ -71,14 +71,39 @@ def pooled(engine: Engine, job: PlanJob, batches: Iterable[list[str]], processes
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def new_pool(engine: Engine, job: PlanJob, processes: int) -> ProcessPoolExecutor:
+    """Up to ``processes`` spawned processes, each planning ``job``'s batches against ``engine``'s database."""
+    url = engine.url.render_as_string(hide_password=False)
+    return ProcessPoolExecutor(
+        processes, multiprocessing.get_context("spawn"), initializer=_start, initargs=(url, job)
+    )
+
+
 _engine: Engine | None = None
 _job: PlanJob | None = None
 
 
 def _start(url: str, job: PlanJob) -> None:
     global _engine, _job
+    # Signals are the run's to answer: Ctrl-C in a terminal and systemd's stop reach every process of the
+    # worker, and a planning process that died of one (or sent its KeyboardInterrupt back as a batch's
+    # result) would fail the run the service lets finish within its shutdown grace. The run's process
+    # ends the pool (``pooled``'s shutdown), or its death does (``_end_with``).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent.sentinel,), name="parent", daemon=True).start()
     tune_collector()  # as the sync-worker command does at start-up
     _engine, _job = db.make_engine(url), job
+
+
+def _end_with(parent: int) -> None:
+    """Exit once the run's process is gone (kill -9, the OOM killer): nothing else would tell this one,
+    which would wait for batches forever with its database connection open. A batch being planned is
+    rolled back with its transaction; its people stay dirty for the next run."""
+    multiprocessing.connection.wait([parent])
+    os._exit(1)
 
 
 def _plan(batch: list[str]) -> Tally:

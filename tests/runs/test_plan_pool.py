@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -171,6 +176,74 @@ def test_what_cannot_go_to_another_process_is_planned_here(tmp_path: Path) -> No
     reason = plan_pool.why_not_pooled(on_disk, unpicklable)
     assert reason is not None
     assert reason.startswith("the run's planning state cannot go to another process")
+
+
+POOL_PROCESS = Path(__file__).with_name("plan_pool_process.py")
+
+
+@pytest.fixture
+def pool_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
+    """A run's process with a pool of two planning processes (tests/runs/plan_pool_process.py)."""
+    engine = db.make_engine(f"sqlite:///{tmp_path}/ledger.db")
+    db.upgrade(engine)
+    engine.dispose()
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.Popen(
+        [sys.executable, str(POOL_PROCESS), str(engine.url)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert run.stdout is not None
+    children = [int(pid) for pid in run.stdout.readline().split()]
+    assert len(children) == 2
+    yield run, children
+    run.kill()
+    run.wait()
+    for pid in children:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone and not a zombie left for its new parent to reap)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_the_pool_leaves_signals_to_the_run(pool_process: tuple[subprocess.Popen[str], list[int]]) -> None:
+    # Ctrl-C in a terminal (and systemd's stop) signals every process of the worker, the pool's too. The
+    # run's process decides what that means (the service lets its run finish within the grace): a planning
+    # process that died of it, or sent a KeyboardInterrupt back, failed or broke the service's run.
+    run, children = pool_process
+    assert run.stdin is not None
+    assert run.stdout is not None
+    for pid in children:
+        os.kill(pid, signal.SIGINT)
+        os.kill(pid, signal.SIGTERM)
+    time.sleep(0.5)
+    run.stdin.write("plan\n")
+    run.stdin.flush()
+    assert run.stdout.readline().strip() == "planned"
+    assert all(_alive(pid) for pid in children)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_the_pool_ends_with_the_run(pool_process: tuple[subprocess.Popen[str], list[int]]) -> None:
+    # A run killed outright (kill -9, the OOM killer) cannot shut its pool down: each planning process
+    # notices on its own, instead of waiting forever for batches with a database connection open.
+    run, children = pool_process
+    run.kill()
+    run.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in children)
 
 
 def _utc(value: Any) -> datetime:
