@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_show_emails: bool = False  # e-mail addresses are masked in logs unless the operator opts in
     controller: str = ""  # legal entity that collects consent (R5, Art. 30 export)
-    # Processes a long planning pass (a first or full run) may use; None: the CPUs the worker may run on.
+    # Processes a long planning pass may use; None: the CPUs the worker may run on, within its CPU limit.
     plan_processes: int | None = Field(default=None, ge=1)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)

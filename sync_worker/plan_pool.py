@@ -21,6 +21,7 @@ import signal
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -29,13 +30,35 @@ from sync_worker.collector import tune_collector
 from sync_worker.plan_pass import PlanJob, Tally, plan_batch
 
 POOL_AFTER = 20  # batches of 1,000: a pass of 20,000 people takes about 2 s in one process
+CGROUP = Path("/sys/fs/cgroup")
 
 
-def processes_available() -> int:
-    """The CPUs this process may run on (a container's CPU set, where the OS tells it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+def processes_available(cgroup: Path = CGROUP) -> int:
+    """The CPUs this process may run on (a container's CPU set, where the OS tells it), and no more than a
+    container's CPU limit grants (rounded up): limited to 2 CPUs of a 64-CPU host, a container still has
+    all 64 in its CPU set, and 64 planning processes would each import the worker and hold a connection
+    for a thirty-second of a CPU."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = _cpu_limit(cgroup)
+    return max(1, min(cpus, limit) if limit else cpus)
+
+
+def _cpu_limit(cgroup: Path) -> int | None:
+    """The CPUs a container's CFS quota grants, rounded up; None without one. Read where a container sees
+    its own cgroup: ``cpu.max`` (cgroup v2) or ``cpu/cpu.cfs_quota_us`` and ``cpu.cfs_period_us`` (v1)."""
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        try:
+            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    try:
+        share, whole = int(quota), int(period)
+    except ValueError:  # "max": no limit
+        return None
+    return -(-share // whole) if share > 0 and whole > 0 else None
 
 
 def why_not_pooled(engine: Engine, job: PlanJob) -> str | None:

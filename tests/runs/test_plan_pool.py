@@ -250,3 +250,35 @@ def _utc(value: Any) -> datetime:
     """A stored time as UTC (SQLite hands back text or naive times)."""
     at = datetime.fromisoformat(value) if isinstance(value, str) else value
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"cpu.max": "50000 100000\n"}, 1),  # cgroup v2: half a CPU (docker run --cpus 0.5)
+        ({"cpu.max": "150000 100000\n"}, 2),  # one and a half: rounded up
+        ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1
+    ],
+)
+def test_a_containers_cpu_limit_bounds_the_processes(
+    tmp_path: Path, files: dict[str, str], expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A container limited to some CPUs of a large host still sees every CPU of the host in its affinity:
+    # one planning process per host CPU would each import the worker and hold a connection for a share
+    # of a CPU, and could exceed the container's memory limit.
+    monkeypatch.setattr(plan_pool.os, "sched_getaffinity", lambda _pid: set(range(64)), raising=False)
+    for name, text_ in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text_)
+    assert plan_pool.processes_available(tmp_path) == expected
+
+
+def test_without_a_cpu_limit_every_cpu_of_the_process_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan_pool.os, "sched_getaffinity", lambda _pid: {0, 1, 2}, raising=False)
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert plan_pool.processes_available(tmp_path) == 3
+    assert plan_pool.processes_available(tmp_path / "absent") == 3
