@@ -83,7 +83,7 @@ def pooled(engine: Engine, job: PlanJob, batches: Iterable[list[str]], processes
     pending: set[Future[Tally]] = set()
     try:
         for batch in batches:
-            pending.add(pool.submit(_plan, batch))
+            pending.add(start_batch(pool, batch))
             if len(pending) >= 2 * processes:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 yield from (future.result() for future in done)
@@ -102,6 +102,20 @@ def new_pool(engine: Engine, job: PlanJob, processes: int) -> ProcessPoolExecuto
     )
 
 
+def start_batch(pool: ProcessPoolExecutor, batch: list[str]) -> Future[Tally]:
+    """Hand ``batch`` to ``pool``; a process the pool starts for it starts with SIGINT and SIGTERM held
+    (a mask survives the spawn), so one arriving while it imports waits for ``_start``, which ignores it.
+    CPython's own resource tracker starts so."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _RUNS_SIGNALS) if _MASKABLE else None
+    try:
+        return pool.submit(_plan, batch)
+    finally:
+        if held is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+_RUNS_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_MASKABLE = hasattr(signal, "pthread_sigmask")
 _engine: Engine | None = None
 _job: PlanJob | None = None
 
@@ -112,8 +126,10 @@ def _start(url: str, job: PlanJob) -> None:
     # worker, and a planning process that died of one (or sent its KeyboardInterrupt back as a batch's
     # result) would fail the run the service lets finish within its shutdown grace. The run's process
     # ends the pool (``pooled``'s shutdown), or its death does (``_end_with``).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for signum in _RUNS_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    if _MASKABLE:  # held while this process started (``start_batch``): now ignored, so let go
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _RUNS_SIGNALS)
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_end_with, args=(parent.sentinel,), name="parent", daemon=True).start()

@@ -1,7 +1,7 @@
 """A run's process holding a planning pool: ``python plan_pool_process.py SQLITE_URL``.
 
-Prints the pid of each of the pool's two processes (one line, space-separated), then for each line read
-from stdin plans one batch through the pool and prints ``planned`` (or the error), as a run in the middle
+Prints the pid of each of the pool's two processes (one line, space-separated) as soon as they are spawned,
+then for each line read from stdin plans one batch through the pool and prints ``planned`` (or the error), as a run in the middle
 of a pooled pass would. Its own SIGINT is handled as the service handles it (a graceful stop, not an
 exception), so only the pool's processes could end the pass early.
 """
@@ -28,12 +28,14 @@ if __name__ == "__main__":
     ledger = SqlLedger(policy_from_settings(config), b"k", FixedClock(now))
     job = PlanJob(ledger, tuple(config.policy.purposes), {}, frozenset(), b"k", "r", now, False, True)
     pool = plan_pool.new_pool(db.make_engine(url), job, 2)
-    # Two batches at once start both processes (the pool spawns one per batch while none is idle).
-    wait([pool.submit(plan_pool._plan, [f"p{i}@example.nl"]) for i in range(2)])
+    # Two batches at once start both processes (the pool spawns one per batch while none is idle). Their
+    # pids are printed at once: a signal may reach a process while it is still starting up.
+    first = [plan_pool.start_batch(pool, [f"p{i}@example.nl"]) for i in range(2)]
     print(*sorted(pool._processes), flush=True)
     for _line in sys.stdin:
         try:
-            pool.submit(plan_pool._plan, ["x@example.nl"]).result(timeout=30)
+            wait(first)
+            plan_pool.start_batch(pool, ["x@example.nl"]).result(timeout=30)
             print("planned", flush=True)
         except BaseException as error:  # what the pass would raise is the answer
             print(f"failed: {type(error).__name__}", flush=True)
