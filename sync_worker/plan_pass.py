@@ -31,7 +31,7 @@ class PlanJob:
     purposes: tuple[str, ...]
     capabilities: Mapping[str, Capabilities]
     erasures: frozenset[str]  # people with an erasure request still to carry out (R21)
-    secret: bytes
+    secret: bytes = field(repr=False)  # keyed hashes in the run log: never shown
     run_id: str
     now: datetime
     dry_run: bool

@@ -67,6 +67,10 @@ def why_not_pooled(engine: Engine, job: PlanJob) -> str | None:
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return "an in-memory SQLite database is private to its process"
     try:
+        multiprocessing.get_context("spawn").Lock()  # what the pool's queues are built on
+    except (OSError, ImportError) as error:  # e.g. no /dev/shm in the container
+        return f"this system gives processes no shared locks ({error})"
+    try:
         pickle.dumps(job)
     except (pickle.PicklingError, TypeError, AttributeError) as error:
         return f"the run's planning state cannot go to another process ({error})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -282,3 +283,27 @@ def test_without_a_cpu_limit_every_cpu_of_the_process_counts(
     (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
     assert plan_pool.processes_available(tmp_path) == 3
     assert plan_pool.processes_available(tmp_path / "absent") == 3
+
+
+def test_without_shared_locks_the_pass_stays_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A container without /dev/shm cannot build the pool's queues: the pass is planned in the run's process.
+    context = multiprocessing.get_context("spawn")
+
+    def no_lock() -> None:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(type(context), "Lock", lambda _self: no_lock())
+    config = settings(sandboxes(), "sqlite://")
+    job = PlanJob(
+        SqlLedger(policy_from_settings(config), b"k", FixedClock(NOW)),
+        (), {}, frozenset(), b"k", "r", NOW, False, True,
+    )  # fmt: skip
+    reason = plan_pool.why_not_pooled(db.make_engine(f"sqlite:///{tmp_path}/ledger.db"), job)
+    assert reason == "this system gives processes no shared locks ([Errno 38] Function not implemented)"
+
+
+def test_the_job_never_shows_its_secret() -> None:
+    config = settings(sandboxes(), "sqlite://")
+    ledger = SqlLedger(policy_from_settings(config), b"k", FixedClock(NOW))
+    job = PlanJob(ledger, (), {}, frozenset(), b"very-secret-key", "r", NOW, False, True)
+    assert "very-secret-key" not in repr(job)
