@@ -70,16 +70,18 @@ class OutboxItem(SQLModel, table=True):
     # ...). With only single-column indexes SQLite takes the state index, which during a first run holds
     # every pending item: each batch then reads the whole outbox. The pair serves both constraints.
     # A push claims a system's open items (system = ? AND state IN ...): (system, state) reads those alone,
-    # where the system index read every item the system ever had (migration 0008).
+    # where the system index read every item the system ever had (migration 0008). A pull's echo checks
+    # ask for one person's items in one system: (email, state, system) serves all three constraints, so
+    # SQLite does not take (system, state) and read the system's whole history per record (migration 0009).
     __table_args__ = (
-        Index("ix_outbox_item_email_state", "email", "state"),
+        Index("ix_outbox_item_email_state_system", "email", "state", "system"),
         Index("ix_outbox_item_system_state", "system", "state"),
     )
 
     key: str = Field(primary_key=True)
     run_id: str = Field(index=True)
     system: str  # indexed first in (system, state) above, which serves reads by system alone too
-    email: str  # indexed first in (email, state) below, which serves reads by email alone too
+    email: str  # indexed first in (email, state, system) above, which serves reads by email alone too
     slot: str
     action: str
     change: str = Field(sa_column=Column(Text, nullable=False))  # the Change as JSON

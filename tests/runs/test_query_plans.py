@@ -18,9 +18,9 @@ from sync_worker import db, outbox
 QUERIES = {
     # outbox.in_flight and awaited.unconfirmed: a batch's open or unconfirmed items
     "SELECT email, system, slot FROM outbox_item WHERE email IN ('a', 'b') "
-    "AND state IN ('pending', 'in_flight', 'failed')": "ix_outbox_item_email_state",
+    "AND state IN ('pending', 'in_flight', 'failed')": "ix_outbox_item_email_state_system",
     "SELECT email FROM outbox_item WHERE email IN ('a', 'b') AND state IN ('done', 'parked') "
-    "AND verified IS NULL": "ix_outbox_item_email_state",
+    "AND verified IS NULL": "ix_outbox_item_email_state_system",
     # outbox.claim: a system's open items, not every item it ever had (migration 0008)
     "SELECT key FROM outbox_item WHERE system = 'mailchimp' AND state IN ('pending', 'in_flight', 'failed') "
     "AND (state = 'pending' OR state = 'in_flight') ORDER BY created_at, key LIMIT 2000": (
@@ -62,3 +62,44 @@ def test_a_push_claims_through_the_system_state_index(tmp_path: Path) -> None:
         )
     engine.dispose()
     assert "INDEX ix_outbox_item_system_state (system=? AND state=?)" in plan, plan
+
+
+def _plan_of(engine: Any, call: Any, kind: str) -> str:
+    """SQLite's plan for the one ``kind`` statement (SELECT, UPDATE) that ``call(conn)`` sends."""
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith(kind):
+            sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    with engine.begin() as conn:
+        call(conn)
+        [(statement, parameters)] = sent
+        return " ".join(
+            str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        )
+
+
+@pytest.mark.parametrize("check", ["verify", "awaiting_echo"])
+def test_echo_checks_read_one_persons_items_in_one_system(tmp_path: Path, check: str) -> None:
+    """A pull checks each record it reads against what was pushed to that person in that system. Through
+    (system, state) SQLite read every done item of the system per record: the run after a first run grew
+    with the square of the list (migration 0009)."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    db.upgrade(engine)
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    if check == "verify":
+        plan = _plan_of(
+            engine,
+            lambda conn: outbox.verify(
+                conn, "mailchimp", "a@example.nl", ["newsletter"], outcome="echo", now=now
+            ),
+            "UPDATE",
+        )
+    else:
+        plan = _plan_of(
+            engine, lambda conn: outbox.awaiting_echo(conn, "mailchimp", ["a@example.nl"]), "SELECT"
+        )
+    engine.dispose()
+    assert "INDEX ix_outbox_item_email_state_system (email=? AND state=? AND system=?)" in plan, plan
