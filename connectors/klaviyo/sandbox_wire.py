@@ -8,13 +8,14 @@ Filters served: ``greater-than``, ``less-than``, ``greater-or-equal``, ``less-or
 from __future__ import annotations
 
 import base64
+import heapq
 import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -153,9 +154,17 @@ Row = tuple[Any, dict[str, Any]]  # (item, the fields filters and sorts look at)
 
 
 def page(
-    request: Request, rows: list[Row], allowed: dict[str, set[str]], sort: str
+    request: Request,
+    rows: Callable[[set[str] | None], Iterable[Row]],
+    allowed: dict[str, set[str]],
+    sort: str,
 ) -> tuple[list[Row], str | None]:
-    """One page of ``rows`` after filter, sort and ``page[cursor]``; and the next page's cursor."""
+    """One page of the rows after filter, sort and ``page[cursor]``; and the next page's cursor.
+
+    ``rows(emails)`` yields the rows to consider: every row, or (given lower-cased addresses, when the
+    filter names them with ``equals``/``any`` on ``email``) at least every row with one of those addresses,
+    so that a lookup of a page's hundred addresses reads those hundred and not the whole account.
+    """
     q = request.query_params
     try:
         size = int(q.get("page[size]", "20"))
@@ -166,25 +175,36 @@ def page(
             400, "Page size must be an integer between 1 and 100.", source={"parameter": "page[size]"}
         )
     try:
-        checks = parse_filter(q.get("filter"), allowed)
+        terms = parse_filter(q.get("filter"), allowed)
     except FilterError as error:
         raise Rejected(400, str(error), source={"parameter": "filter"}) from None
     after = decode_cursor(q["page[cursor]"]) if q.get("page[cursor]") else None
     field, descending = sort.lstrip("-"), sort.startswith("-")
-    keyed = sorted(
-        (
-            (sort_key(row[field]), str(row["id"]), item, row)
-            for item, row in rows
-            if all(c(row) for c in checks)
-        ),
-        key=lambda entry: (entry[0], entry[1]),
-        reverse=descending,
+    checks = [term.test for term in terms]
+    keyed = (
+        (sort_key(row[field]), str(row["id"]), item, row)
+        for item, row in rows(email_lookup(terms))
+        if all(c(row) for c in checks)
     )
     if after is not None:
-        keyed = [k for k in keyed if ((k[0], k[1]) < after if descending else (k[0], k[1]) > after)]
-    chosen = keyed[:size]
-    token = encode_cursor(chosen[-1][0], chosen[-1][1]) if len(keyed) > size and chosen else None
-    return [(item, row) for _, _, item, row in chosen], token
+        keyed = (k for k in keyed if ((k[0], k[1]) < after if descending else (k[0], k[1]) > after))
+    # Only the page and the one row that tells whether another follows are put in order, not every
+    # match: (key, id) pairs are unique, so this is the head of the fully sorted list.
+    select = heapq.nlargest if descending else heapq.nsmallest
+    chosen = select(size + 1, keyed, key=lambda entry: (entry[0], entry[1]))
+    token = encode_cursor(chosen[size - 1][0], chosen[size - 1][1]) if len(chosen) > size else None
+    return [(item, row) for _, _, item, row in chosen[:size]], token
+
+
+def email_lookup(terms: list[Term]) -> set[str] | None:
+    """The lower-cased addresses every match must have, if an ``equals``/``any`` term on email says so."""
+    found: set[str] | None = None
+    for term in terms:
+        if term.name == "email" and term.op in ("equals", "any"):
+            values = term.value if term.op == "any" else [term.value]
+            wanted = {str(v).lower() for v in values}
+            found = wanted if found is None else found & wanted
+    return found
 
 
 def document(request: Request, data: list[dict[str, Any]], token: str | None) -> Response:
@@ -202,11 +222,20 @@ def sort_key(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value or "").lower()
 
 
-def parse_filter(text: str | None, allowed: dict[str, set[str]]) -> list[Callable[[dict[str, Any]], bool]]:
+class Term(NamedTuple):
+    """One ``op(field,value)`` filter term and its test of a row."""
+
+    op: str
+    name: str
+    value: Any
+    test: Callable[[dict[str, Any]], bool]
+
+
+def parse_filter(text: str | None, allowed: dict[str, set[str]]) -> list[Term]:
     """Klaviyo's ``op(field,value)`` terms, joined by commas at top level (``and`` is implied)."""
     if not text:
         return []
-    checks = []
+    terms = []
     for term in _split_terms(text):
         match = _FILTER.match(term.strip())
         if not match:
@@ -216,8 +245,9 @@ def parse_filter(text: str | None, allowed: dict[str, set[str]]) -> list[Callabl
             raise FilterError(f"'{name}' is not a valid field for the resource")
         if op not in allowed[name]:
             raise FilterError(f"'{op}' is not a valid operator for '{name}'")
-        checks.append(_check(op, name, _value(raw, op)))
-    return checks
+        value = _value(raw, op)
+        terms.append(Term(op, name, value, _check(op, name, value)))
+    return terms
 
 
 def _split_terms(text: str) -> list[str]:
@@ -261,12 +291,14 @@ def _value(raw: str, op: str) -> Any:
 
 
 def _check(op: str, name: str, value: Any) -> Callable[[dict[str, Any]], bool]:
+    # Made once per request, not once per row: a filter is tried on every row of the account.
+    lowered = {str(v).lower() for v in value} if op == "any" else set()
+
     def compare(row: dict[str, Any]) -> bool:
         have = row.get(name)
         if op == "equals":
             return bool(have == value or (isinstance(have, str) and have.lower() == str(value).lower()))
         if op == "any":
-            lowered = {str(v).lower() for v in value}
             return isinstance(have, str) and have.lower() in lowered
         if have is None:
             return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import json
 import re
 import time
@@ -225,15 +226,27 @@ def connect(items: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]
     def key(node: dict[str, Any]) -> list[Any]:
         return [sort_key(node), node["id"]]
 
-    ordered = sorted(items, key=key, reverse=bool(args.get("reverse")))
+    reverse = bool(args.get("reverse"))
+    bounds: list[Callable[[list[Any]], bool]] = []
     if args.get("after"):
         after = _key_of(sort, args["after"])
-        ordered = [n for n in ordered if (key(n) < after if args.get("reverse") else key(n) > after)]
+        bounds.append(lambda k: bool(k < after if reverse else k > after))
     if args.get("before"):
         before = _key_of(sort, args["before"])
-        ordered = [n for n in ordered if (key(n) > before if args.get("reverse") else key(n) < before)]
-    page = ordered[:size] if first is not None else ordered[-size:] if size else []
-    remaining = len(ordered) > len(page)
+        bounds.append(lambda k: bool(k > before if reverse else k < before))
+
+    # Only the page and the one item that tells whether more remain are put in order, not every item:
+    # (sort key, id) pairs are unique, so these are the ends of the fully sorted list.
+    inside = (node for node in items if all(b(key(node)) for b in bounds)) if bounds else items
+    if first is not None:
+        select = heapq.nlargest if reverse else heapq.nsmallest
+        chosen = select(size + 1, inside, key=key)
+        page = chosen[:size]
+    else:
+        select = heapq.nsmallest if reverse else heapq.nlargest
+        chosen = select(size + 1, inside, key=key)
+        page = chosen[:size][::-1]
+    remaining = len(chosen) > len(page)
     return {
         "edges": [{"cursor": _cursor(sort, key(node)), "node": node} for node in page],
         "nodes": page,

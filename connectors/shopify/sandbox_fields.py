@@ -8,6 +8,7 @@ mutation answers with instead of an error.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from graphql import GraphQLError
@@ -40,18 +41,12 @@ class RootFields:
 
     def root_customers(self, **args: Any) -> dict[str, Any]:
         matches = matcher(args.get("query"), customer_fields())
-        # Paged on the sort fields alone; only the page's customers are rendered in full (a list of
-        # a hundred thousand customers would otherwise be rendered for every page).
         keys = [
-            {"id": c.gid, "updatedAt": c.updated_at, "createdAt": c.created_at, "customer": c}
+            {"id": c.gid, "updatedAt": c.updated_at, "createdAt": c.created_at, "item": c}
             for c in self.shop.customers.values()
             if matches(c)
         ]
-        page = connect(keys, args)
-        full = {id(key): key["customer"].node() for key in page["nodes"]}
-        page["nodes"] = [full[id(key)] for key in page["nodes"]]
-        page["edges"] = [{**edge, "node": full[id(edge["node"])]} for edge in page["edges"]]
-        return page
+        return rendered_page(keys, args, lambda c: c.node())
 
     def root_customer(self, id: str) -> dict[str, Any] | None:
         customer = self.shop.customers.get(numeric_id(id, "Customer"))
@@ -59,12 +54,19 @@ class RootFields:
 
     def root_orders(self, **args: Any) -> dict[str, Any]:
         matches = matcher(args.get("query"), order_fields())
-        nodes = [
-            o.node(self.shop.customers.get(o.customer_id or 0))
+        keys = [
+            # An order's createdAt is its processedAt (Order.node).
+            {
+                "id": o.gid,
+                "updatedAt": o.updated_at,
+                "createdAt": o.processed_at,
+                "processedAt": o.processed_at,
+                "item": o,
+            }
             for o in self.shop.orders.values()
             if matches(o)
         ]
-        return connect(nodes, args)
+        return rendered_page(keys, args, lambda o: o.node(self.shop.customers.get(o.customer_id or 0)))
 
     def root_customerEmailMarketingConsentUpdate(self, input: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         consent = input["emailMarketingConsent"]
@@ -127,3 +129,15 @@ def numeric_id(gid: str, kind: str) -> int:
     if match is None:
         raise GraphQLError(f"Invalid global id '{gid}'", extensions={"code": "argumentLiteralsIncompatible"})
     return int(match.group(1))
+
+
+def rendered_page(
+    keys: list[dict[str, Any]], args: dict[str, Any], render: Callable[[Any], dict[str, Any]]
+) -> dict[str, Any]:
+    """A connection paged on the sort fields alone (``keys``, each with its ``item``); only the page's items
+    are rendered in full (a list of a hundred thousand would otherwise be rendered for every page)."""
+    page = connect(keys, args)
+    full = {id(key): render(key["item"]) for key in page["nodes"]}
+    page["nodes"] = [full[id(key)] for key in page["nodes"]]
+    page["edges"] = [{**edge, "node": full[id(edge["node"])]} for edge in page["edges"]]
+    return page
