@@ -25,7 +25,7 @@ from starlette.types import ASGIApp
 
 from connectors.base import ContactRecord, Status
 from connectors.klaviyo.mapping import PurposeMap, to_contact
-from connectors.klaviyo.sandbox_data import Audience, Profile, stamp
+from connectors.klaviyo.sandbox_data import CHANGES, Audience, Profile, stamp
 from connectors.klaviyo.sandbox_webhooks import build as build_webhook
 from connectors.klaviyo.sandbox_webhooks import item as webhook_item
 from connectors.klaviyo.sandbox_webhooks import topic as webhook_topic
@@ -47,6 +47,7 @@ from connectors.klaviyo.sandbox_wire import (
     read_json,
 )
 from connectors.sandbox import Clock, FaultInjector, Faults, VendorDate, recorder
+from connectors.sandbox_changes import Queries
 from connectors.webhook_sender import WebhookSender
 from sync_worker.identity import InvalidEmailError, normalise_email
 
@@ -75,6 +76,7 @@ class KlaviyoSandbox:
             consent_purposes=consent_purposes,
         )
         self.audience = Audience(self.purposes)
+        self.queries = Queries(CHANGES)  # list answers, kept while nothing in the account changes
         self.limits = RateWindows()
         self.jobs: list[dict[str, Any]] = []  # every accepted write body, for tests that inspect pushes
         self.webhooks = WebhookSender(self.name)
@@ -161,7 +163,9 @@ class KlaviyoSandbox:
         sort = q.get("sort") or "id"
         if sort.lstrip("-") not in PROFILE_SORTS:
             raise Rejected(400, f"'{sort}' is not a valid sort field.", source={"parameter": "sort"})
-        chosen, token = page(request, self.profile_rows, PROFILE_FILTERS, sort)
+        chosen, token = page(
+            request, self.profile_rows, PROFILE_FILTERS, sort, queries=self.queries, scope="profiles"
+        )
         base = str(request.base_url).rstrip("/")
         fields = csv(q.get("fields[profile]")) or None
         data = [p.render(base, subscriptions="subscriptions" in extra, fields=fields) for p, _ in chosen]
@@ -174,7 +178,14 @@ class KlaviyoSandbox:
         sort = q.get("sort") or "joined_group_at"
         if sort.lstrip("-") != "joined_group_at":
             raise Rejected(400, f"'{sort}' is not a valid sort field.", source={"parameter": "sort"})
-        chosen, token = page(request, partial(self.member_rows, list_id), LIST_MEMBER_FILTERS, sort)
+        chosen, token = page(
+            request,
+            partial(self.member_rows, list_id),
+            LIST_MEMBER_FILTERS,
+            sort,
+            queries=self.queries,
+            scope=f"list {list_id}",
+        )
         base = str(request.base_url).rstrip("/")
         fields = csv(q.get("fields[profile]")) or None
         subscriptions = "subscriptions" in csv(q.get("additional-fields[profile]"))

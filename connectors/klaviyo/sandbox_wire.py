@@ -8,17 +8,20 @@ Filters served: ``greater-than``, ``less-than``, ``greater-or-equal``, ``less-or
 from __future__ import annotations
 
 import base64
-import heapq
+import bisect
 import json
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from connectors.sandbox_changes import Queries
 
 JSON_API = "application/vnd.api+json"
 API_KEY = "pk_sandbox_5f0c2a7e9b1d4c3a8e6f0b2d4c6a8e0f"
@@ -153,17 +156,26 @@ class RateWindows:
 Row = tuple[Any, dict[str, Any]]  # (item, the fields filters and sorts look at)
 
 
+Keyed = tuple[str, str, Any, dict[str, Any]]  # (sort key, id, item, row): a row in a list's order
+_position = itemgetter(0, 1)  # (sort key, id): unique, and what a cursor holds
+
+
 def page(
     request: Request,
     rows: Callable[[set[str] | None], Iterable[Row]],
     allowed: dict[str, set[str]],
     sort: str,
+    *,
+    queries: Queries,
+    scope: str,
 ) -> tuple[list[Row], str | None]:
     """One page of the rows after filter, sort and ``page[cursor]``; and the next page's cursor.
 
-    ``rows(emails)`` yields the rows to consider: every row, or (given lower-cased addresses, when the
-    filter names them with ``equals``/``any`` on ``email``) at least every row with one of those addresses,
-    so that a lookup of a page's hundred addresses reads those hundred and not the whole account.
+    ``rows(emails)`` yields the rows to consider (``scope`` names them: the profiles, or one list's
+    members): every row, or (given lower-cased addresses, when the filter names them with
+    ``equals``/``any`` on ``email``) at least every row with one of those addresses, so that a lookup of
+    a page's hundred addresses reads those hundred and not the whole account. A list read page by page
+    is filtered and sorted once; its next pages are cut from that (``queries``) until the account changes.
     """
     q = request.query_params
     try:
@@ -181,17 +193,25 @@ def page(
     after = decode_cursor(q["page[cursor]"]) if q.get("page[cursor]") else None
     field, descending = sort.lstrip("-"), sort.startswith("-")
     checks = [term.test for term in terms]
-    keyed = (
-        (sort_key(row[field]), str(row["id"]), item, row)
-        for item, row in rows(email_lookup(terms))
-        if all(c(row) for c in checks)
-    )
-    if after is not None:
-        keyed = (k for k in keyed if ((k[0], k[1]) < after if descending else (k[0], k[1]) > after))
-    # Only the page and the one row that tells whether another follows are put in order, not every
-    # match: (key, id) pairs are unique, so this is the head of the fully sorted list.
-    select = heapq.nlargest if descending else heapq.nsmallest
-    chosen = select(size + 1, keyed, key=lambda entry: (entry[0], entry[1]))
+    emails = email_lookup(terms)
+
+    def ordered() -> list[Keyed]:
+        keyed = [
+            (sort_key(row[field]), str(row["id"]), item, row)
+            for item, row in rows(emails)
+            if all(c(row) for c in checks)
+        ]
+        keyed.sort(key=_position)
+        return keyed
+
+    ascending = ordered() if emails is not None else queries.get((scope, q.get("filter"), field), ordered)
+    # The page and the one row that tells whether another follows.
+    if descending:
+        end = bisect.bisect_left(ascending, after, key=_position) if after is not None else len(ascending)
+        chosen = ascending[max(0, end - size - 1) : end][::-1]
+    else:
+        start = bisect.bisect_right(ascending, after, key=_position) if after is not None else 0
+        chosen = ascending[start : start + size + 1]
     token = encode_cursor(chosen[size - 1][0], chosen[size - 1][1]) if len(chosen) > size else None
     return [(item, row) for _, _, item, row in chosen[:size]], token
 

@@ -6,9 +6,12 @@ sorting everything for every page: filter every row, sort them all, cut at the c
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +21,8 @@ from hypothesis import strategies as st
 from starlette.requests import Request
 
 from connectors.base import Status
+from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.hubspot.sandbox_contacts import ContactRoutes
 from connectors.hubspot.sandbox_data import Contact
 from connectors.hubspot.sandbox_requests import _comparable, _stamp
 from connectors.klaviyo.sandbox import KlaviyoSandbox
@@ -33,7 +38,9 @@ from connectors.klaviyo.sandbox_wire import (
     sort_key,
 )
 from connectors.sandbox import Clock
-from connectors.shopify.sandbox_data import SORT_FIELDS, connect
+from connectors.sandbox_changes import Queries
+from connectors.shopify.sandbox import ShopifySandbox
+from connectors.shopify.sandbox_data import CHANGES, SORT_FIELDS, connect
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -184,14 +191,14 @@ def filters(data: st.DataObject, members: bool) -> str | None:
 
 
 def walk(
-    box: KlaviyoSandbox, rows: Any, allowed: dict[str, set[str]], sort: str, query: dict[str, str]
+    box: KlaviyoSandbox, rows: Any, allowed: dict[str, set[str]], sort: str, query: dict[str, str], scope: str
 ) -> int:
     """Page through with ``page`` and compare every page with the reference; the number of pages."""
     pages = 0
     while True:
         request = get(query)
         expected = reference_page(request, list(rows(None)), allowed, sort)
-        assert page(request, rows, allowed, sort) == expected
+        assert page(request, rows, allowed, sort, queries=box.queries, scope=scope) == expected
         pages += 1
         _, token = expected
         if token is None:
@@ -208,7 +215,7 @@ def test_klaviyo_profile_pages_answer_as_a_full_sort_would(
     query = {"page[size]": str(data.draw(st.integers(1, 4)))}
     if (where := filters(data, members=False)) is not None:
         query["filter"] = where
-    assert walk(box, box.profile_rows, PROFILE_FILTERS, sort, query) >= 1
+    assert walk(box, box.profile_rows, PROFILE_FILTERS, sort, query, "profiles") >= 1
 
 
 @settings(max_examples=100, deadline=None)
@@ -225,38 +232,79 @@ def test_klaviyo_list_member_pages_answer_as_a_full_sort_would(
     def rows(emails: set[str] | None) -> Any:
         return box.member_rows(list_id, emails)
 
-    assert walk(box, rows, LIST_MEMBER_FILTERS, sort, query) >= 1
+    assert walk(box, rows, LIST_MEMBER_FILTERS, sort, query, f"list {list_id}") >= 1
 
 
 def test_an_address_filter_reads_each_profile_once_whatever_the_spelling() -> None:
     box = klaviyo_box([("Ann@Example.org", 0, True, 0), ("bob@example.org", 1, False, 0)])
     where = json.dumps(["ann@example.org", "ANN@EXAMPLE.ORG", " Ann@Example.org", "bob@example.org"])
-    chosen, token = page(get({"filter": f"any(email,{where})"}), box.profile_rows, PROFILE_FILTERS, "id")
+    request = get({"filter": f"any(email,{where})"})
+    chosen, token = page(
+        request, box.profile_rows, PROFILE_FILTERS, "id", queries=box.queries, scope="profiles"
+    )
     assert [row["email"] for _, row in chosen] == ["Ann@Example.org", "bob@example.org"]
     assert token is None
+
+
+def profiles_page(box: KlaviyoSandbox, query: dict[str, str]) -> tuple[list[str], str | None]:
+    chosen, token = page(
+        get(query), box.profile_rows, PROFILE_FILTERS, "updated", queries=box.queries, scope="profiles"
+    )
+    return [row["email"] for _, row in chosen], token
 
 
 def test_a_page_after_a_change_between_pages_sees_the_change() -> None:
     box = klaviyo_box([(a, 0, False, 0) for a in ADDRESSES[:5]])
     query = {"page[size]": "2", "sort": "updated"}
-    first, token = page(get(query), box.profile_rows, PROFILE_FILTERS, "updated")
+    first, token = profiles_page(box, query)
     assert token is not None
     box.clock.set(T0 + timedelta(seconds=9))
-    box.set_status(ADDRESSES[4], "newsletter", Status.UNSUBSCRIBED)  # moves to the end of the order
+    box.set_status(ADDRESSES[0], "newsletter", Status.UNSUBSCRIBED)  # served already: comes again, last
+    box.set_status(ADDRESSES[2], "newsletter", Status.UNSUBSCRIBED)  # not served yet: moves to the end
     box.add_contact("late@example.org", {})  # new, and last
     rest: list[str] = []
     while token is not None:
+        emails, token = profiles_page(box, {**query, "page[cursor]": token})
+        rest += emails
+    assert first == ADDRESSES[:2]
+    assert rest == [ADDRESSES[3], ADDRESSES[4], ADDRESSES[0], ADDRESSES[2], "late@example.org"]
+
+
+def test_a_list_page_after_a_change_inside_the_members_sees_it() -> None:
+    box = klaviyo_box([(a, 0, True, i) for i, a in enumerate(ADDRESSES[:4])])
+    list_id = box.purposes.lists["promotions"]
+    rows = partial(box.member_rows, list_id)
+    query = {"page[size]": "2", "sort": "joined_group_at"}
+
+    def members(query: dict[str, str]) -> tuple[list[str], str | None]:
         chosen, token = page(
-            get({**query, "page[cursor]": token}), box.profile_rows, PROFILE_FILTERS, "updated"
+            get(query), rows, LIST_MEMBER_FILTERS, "joined_group_at", queries=box.queries, scope=list_id
         )
-        rest += [row["email"] for _, row in chosen]
-    assert [row["email"] for _, row in first] == ADDRESSES[:2]
-    assert rest == [*ADDRESSES[2:4], ADDRESSES[4], "late@example.org"]
+        return [row["email"] for _, row in chosen], token
+
+    first, token = members(query)
+    assert first == ADDRESSES[:2]
+    assert token is not None
+    profile = box.audience.find(ADDRESSES[2])
+    assert profile is not None
+    box.audience.members[list_id][profile.id] = T0 + timedelta(seconds=30)  # a change inside a nested dict
+    rest, token = members({**query, "page[cursor]": token})
+    assert rest == [ADDRESSES[3], ADDRESSES[2]]
+    assert token is None
 
 
 def test_a_bad_cursor_is_still_refused() -> None:
+    box = KlaviyoSandbox()
+    request = get({"page[cursor]": "x"})
     with pytest.raises(Rejected):
-        page(get({"page[cursor]": "not-a-cursor"}), KlaviyoSandbox().profile_rows, PROFILE_FILTERS, "id")
+        page(
+            request,
+            box.profile_rows,
+            PROFILE_FILTERS,
+            "id",
+            queries=box.queries,
+            scope="profiles",
+        )
 
 
 # --- HubSpot: date filters -----------------------------------------------------------------------------
@@ -290,3 +338,112 @@ def test_equal_moments_written_in_other_zones_are_not_taken_for_each_other() -> 
         "lastmodifieddate", second.value("lastmodifieddate")
     )
     assert _stamp(first, "lastmodifieddate") != _stamp(second, "lastmodifieddate")
+
+
+# --- kept answers and changes between pages ------------------------------------------------------------
+
+
+def search(routes: ContactRoutes, after: int) -> dict[str, Any]:
+    body = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}]}
+        ],
+        "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+        "properties": ["email"],
+        "limit": 2,
+        "after": str(after),
+    }
+    scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"", "headers": []}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}
+
+    response = asyncio.run(routes.search(Request(scope, receive)))
+    answer: dict[str, Any] = json.loads(response.body)
+    return answer
+
+
+def test_a_hubspot_search_page_after_a_change_answers_as_a_fresh_search() -> None:
+    box = HubSpotSandbox(clock=Clock(T0))
+    for i, address in enumerate(ADDRESSES[:5]):
+        box.clock.set(T0 + timedelta(seconds=i))
+        box.add_contact(address, {"newsletter": Status.SUBSCRIBED})
+    assert [r["properties"]["email"] for r in search(box.contacts, 0)["results"]] == ADDRESSES[:2]
+    box.clock.set(T0 + timedelta(seconds=9))
+    box.set_status(ADDRESSES[2], "newsletter", Status.UNSUBSCRIBED)  # moves to the end
+    box.add_contact("late@example.org", {})
+    second = search(box.contacts, 2)
+    assert second == search(ContactRoutes(box), 2)  # a fresh search: nothing kept
+    assert second["total"] == 6
+    assert [r["properties"]["email"] for r in second["results"]] == ADDRESSES[3:5]
+    third = search(box.contacts, 4)
+    assert [r["properties"]["email"] for r in third["results"]] == [ADDRESSES[2], "late@example.org"]
+
+
+def test_the_search_cap_still_bounds_kept_results() -> None:
+    box = HubSpotSandbox(clock=Clock(T0))
+    box.search_cap = 3
+    for address in ADDRESSES[:5]:
+        box.add_contact(address, {})
+    assert search(box.contacts, 0)["paging"]["next"]["after"] == "2"
+    last = search(box.contacts, 2)
+    assert last["total"] == 5
+    assert len(last["results"]) == 1
+    assert "paging" not in last
+
+
+def test_a_shopify_page_after_a_change_answers_as_a_fresh_query() -> None:
+    box = ShopifySandbox(clock=Clock(T0))
+    for i, address in enumerate(ADDRESSES[:5]):
+        box.clock.set(T0 + timedelta(seconds=i))
+        box.add_contact(address, {})
+    args = {"first": 2, "sortKey": "UPDATED_AT", "query": "updated_at:>='2026-03-01T08:00:00Z'"}
+    first = box.fields.root_customers(**args)
+    assert [n["email"] for n in first["nodes"]] == ADDRESSES[:2]
+    moved = next(c for c in box.customers.values() if c.email == ADDRESSES[2])
+    moved.updated_at = "2026-03-01T08:00:09Z"  # a staff edit: moves to the end
+    box.customers[99] = replace(moved, id=99, email="late@example.org", updated_at="2026-03-01T08:00:10Z")
+    after = {**args, "after": first["pageInfo"]["endCursor"], "first": 10}
+    kept = box.fields.root_customers(**after)
+    box.queries = Queries(CHANGES)  # nothing kept: a fresh query
+    assert kept == box.fields.root_customers(**after)
+    assert [n["email"] for n in kept["nodes"]] == [
+        ADDRESSES[3],
+        ADDRESSES[4],
+        ADDRESSES[2],
+        "late@example.org",
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 3), max_size=12), st.sampled_from(["UPDATED_AT", "ID"]), st.booleans(), st.data()
+)
+def test_shopify_root_lists_walk_as_a_full_sort_would(
+    stamps: list[int], sort: str, reverse: bool, data: st.DataObject
+) -> None:
+    box = ShopifySandbox(clock=Clock(T0))
+    for i, second in enumerate(stamps):
+        box.clock.set(T0 + timedelta(seconds=second))
+        box.add_contact(f"p{i}@example.org", {})
+    keys = [
+        {"id": c.gid, "updatedAt": c.updated_at, "createdAt": c.created_at} for c in box.customers.values()
+    ]
+    args: dict[str, Any] = {data.draw(st.sampled_from(["first", "last"])): data.draw(st.integers(1, 4))}
+    args |= {"sortKey": sort, "reverse": reverse}
+    while True:
+        answer = box.fields.root_customers(**args)
+        expected = reference_connect(keys, args)
+        assert [n["id"] for n in answer["nodes"]] == [n["id"] for n in expected["nodes"]]
+        assert answer["pageInfo"] == expected["pageInfo"]
+        if "first" in args and answer["pageInfo"]["hasNextPage"]:
+            args["after"] = answer["pageInfo"]["endCursor"]
+        elif (
+            "last" in args
+            and answer["nodes"]
+            and expected["pageInfo"]["hasPreviousPage"]
+            and args.get("before") != answer["pageInfo"]["startCursor"]
+        ):
+            args["before"] = answer["pageInfo"]["startCursor"]
+        else:
+            break
