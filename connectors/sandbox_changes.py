@@ -6,9 +6,10 @@ a list of n records cost n squared. So a sandbox keeps a query's filtered and so
 (``Queries``) and serves the following pages from it, until anything in its store changes.
 
 No code path can change a record without the count seeing it: records are ``Tracked`` (every
-attribute assignment counts), and every dict or list they hold, or that is assigned to them, becomes a
-``TrackedDict``/``TrackedList`` (every in-place change counts, nested ones too). Values of other types
-held by records must be immutable (str, numbers, datetimes, tuples of those).
+attribute assignment counts), and every dict, list or set they hold, or that is assigned to them,
+becomes a ``TrackedDict``/``TrackedList``/``TrackedSet`` (every in-place change counts, nested ones too).
+Other values held by records are immutable (str, numbers, datetimes, tuples of those) or are not what a
+query reads (a store's clock, its purpose map).
 """
 
 from __future__ import annotations
@@ -33,13 +34,26 @@ class Changes:
 
 def tracked(value: Any, changes: Changes) -> Any:
     """``value``, with every dict and list in it (at any depth) counting its changes in ``changes``."""
-    if isinstance(value, TrackedDict | TrackedList) and value.changes is changes:
+    if isinstance(value, TrackedDict | TrackedList | TrackedSet) and value.changes is changes:
         return value
     if isinstance(value, dict):
         return TrackedDict(changes, value)
     if isinstance(value, list):
         return TrackedList(changes, value)
+    if isinstance(value, set):
+        return TrackedSet(changes, value)
     return value
+
+
+def _counting(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` of a built-in container, counting a change first (for those that take no new values,
+    which need no tracking of their own)."""
+
+    def counted(self: TrackedDict | TrackedList | TrackedSet, *args: Any, **kwargs: Any) -> Any:
+        self.changes.bump()
+        return method(self, *args, **kwargs)
+
+    return counted
 
 
 class TrackedDict(dict[Any, Any]):
@@ -54,10 +68,6 @@ class TrackedDict(dict[Any, Any]):
         self.changes.bump()
         super().__setitem__(key, tracked(value, self.changes))
 
-    def __delitem__(self, key: Any) -> None:
-        self.changes.bump()
-        super().__delitem__(key)
-
     def __ior__(self, other: Any) -> TrackedDict:  # type: ignore[misc]
         self.update(other)
         return self
@@ -71,17 +81,10 @@ class TrackedDict(dict[Any, Any]):
             self[key] = default
         return self[key]
 
-    def pop(self, *args: Any) -> Any:
-        self.changes.bump()
-        return super().pop(*args)
-
-    def popitem(self) -> tuple[Any, Any]:
-        self.changes.bump()
-        return super().popitem()
-
-    def clear(self) -> None:
-        self.changes.bump()
-        super().clear()
+    __delitem__ = _counting(dict.__delitem__)
+    pop = _counting(dict.pop)
+    popitem = _counting(dict.popitem)
+    clear = _counting(dict.clear)
 
 
 class TrackedList(list[Any]):
@@ -91,60 +94,60 @@ class TrackedList(list[Any]):
         super().__init__(tracked(item, changes) for item in items)
         self.changes = changes
 
-    def _changed(self) -> None:
-        self.changes.bump()
-
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._changed()
+        self.changes.bump()
         if isinstance(index, slice):
             super().__setitem__(index, [tracked(v, self.changes) for v in value])
         else:
             super().__setitem__(index, tracked(value, self.changes))
 
-    def __delitem__(self, index: SupportsIndex | slice) -> None:
-        self._changed()
-        super().__delitem__(index)
-
     def __iadd__(self, other: Iterable[Any]) -> TrackedList:  # type: ignore[misc]
         self.extend(other)
         return self
 
-    def __imul__(self, times: SupportsIndex) -> TrackedList:
-        self._changed()
-        super().__imul__(times)
-        return self
-
     def append(self, value: Any) -> None:
-        self._changed()
+        self.changes.bump()
         super().append(tracked(value, self.changes))
 
     def extend(self, values: Iterable[Any]) -> None:
-        self._changed()
+        self.changes.bump()
         super().extend(tracked(v, self.changes) for v in values)
 
     def insert(self, index: SupportsIndex, value: Any) -> None:
-        self._changed()
+        self.changes.bump()
         super().insert(index, tracked(value, self.changes))
 
-    def pop(self, index: SupportsIndex = -1) -> Any:
-        self._changed()
-        return super().pop(index)
+    __delitem__ = _counting(list.__delitem__)
+    __imul__ = _counting(list.__imul__)
+    pop = _counting(list.pop)
+    remove = _counting(list.remove)
+    clear = _counting(list.clear)
+    sort = _counting(list.sort)
+    reverse = _counting(list.reverse)
 
-    def remove(self, value: Any) -> None:
-        self._changed()
-        super().remove(value)
 
-    def clear(self) -> None:
-        self._changed()
-        super().clear()
+class TrackedSet(set[Any]):
+    """Its elements are hashable values (strings, numbers, tuples): only the set itself needs counting."""
 
-    def sort(self, *args: Any, **kwargs: Any) -> None:
-        self._changed()
-        super().sort(*args, **kwargs)
+    __slots__ = ("changes",)
 
-    def reverse(self) -> None:
-        self._changed()
-        super().reverse()
+    def __init__(self, changes: Changes, items: Iterable[Any] = ()) -> None:
+        super().__init__(items)
+        self.changes = changes
+
+    add = _counting(set.add)
+    discard = _counting(set.discard)
+    remove = _counting(set.remove)
+    pop = _counting(set.pop)
+    clear = _counting(set.clear)
+    update = _counting(set.update)
+    difference_update = _counting(set.difference_update)
+    intersection_update = _counting(set.intersection_update)
+    symmetric_difference_update = _counting(set.symmetric_difference_update)
+    __ior__ = _counting(set.__ior__)
+    __iand__ = _counting(set.__iand__)
+    __isub__ = _counting(set.__isub__)
+    __ixor__ = _counting(set.__ixor__)
 
 
 class Tracked:
@@ -180,7 +183,8 @@ class TrackedAttribute(Generic[T]):
 
 class Queries:
     """A sandbox's list query results (by a key naming everything the result depends on), kept until its
-    store next changes; a few at a time (each may hold every record)."""
+    store next changes; a few at a time (each may hold every record), the least recently used dropped
+    first (one-off lookups between a list's pages do not push the list out)."""
 
     def __init__(self, changes: Changes, keep: int = 4) -> None:
         self.changes = changes
@@ -193,7 +197,8 @@ class Queries:
             self._results.clear()
             self._seen = self.changes.count
         if key in self._results:
-            result: T = self._results[key]
+            result: T = self._results.pop(key)
+            self._results[key] = result  # now the most recently used
             return result
         result = compute()
         if self._seen != self.changes.count:  # computing it changed the store: do not keep it

@@ -7,6 +7,7 @@ groups, one sort, limit <= 200, offset ``after``, at most ``search_cap`` results
 
 from __future__ import annotations
 
+import bisect
 import json
 from typing import Any, Protocol
 
@@ -46,7 +47,11 @@ class ContactRoutes:
         limit = parse_int(query.get("limit", "10"), "limit", 1, 100)
         after = parse_int(query.get("after", "0"), "after", 0, None)
         names = property_names(query.getlist("properties"))
-        ordered = sorted(c for c in self.portal.state.contacts if c >= after)
+        # Every contact id in order, kept while the portal does not change: a listing read page by page
+        # does not sort every id for every page.
+        ids = self.queries.get("listing", lambda: sorted(self.portal.state.contacts))
+        start = bisect.bisect_left(ids, after)
+        ordered = ids[start : start + limit + 1]
         body: dict[str, Any] = {
             "results": [self.portal.state.contacts[i].to_json(names) for i in ordered[:limit]]
         }

@@ -20,6 +20,7 @@ class Record(Tracked):
     name: str
     tags: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
 
 
 def counts(change: Callable[[], object]) -> bool:
@@ -42,6 +43,7 @@ def counts(change: Callable[[], object]) -> bool:
         lambda r: r.tags.remove("a"),
         lambda r: r.tags.clear(),
         lambda r: r.tags.sort(),
+        lambda r: r.tags.sort(key=len, reverse=True),
         lambda r: r.tags.reverse(),
         lambda r: r.tags.__iadd__(["x"]),
         lambda r: r.tags.__imul__(2),
@@ -55,10 +57,23 @@ def counts(change: Callable[[], object]) -> bool:
         lambda r: r.extra.clear(),
         lambda r: r.extra["nested"].__setitem__("deep", 2),  # a dict inside a dict
         lambda r: r.extra["nested"]["list"].append(3),  # a list inside that
+        lambda r: r.seen.add("x"),
+        lambda r: r.seen.discard("s"),
+        lambda r: r.seen.remove("s"),
+        lambda r: r.seen.pop(),
+        lambda r: r.seen.clear(),
+        lambda r: r.seen.update({"x"}),
+        lambda r: r.seen.difference_update({"s"}),
+        lambda r: r.seen.intersection_update(set()),
+        lambda r: r.seen.symmetric_difference_update({"x"}),
+        lambda r: r.seen.__ior__({"x"}),
+        lambda r: r.seen.__iand__(set()),
+        lambda r: r.seen.__isub__({"s"}),
+        lambda r: r.seen.__ixor__({"x"}),
     ],
 )
 def test_every_change_to_a_tracked_record_counts(change: Callable[[Record], object]) -> None:
-    record = Record("a", ["b", "a"], {"nested": {"deep": 1, "list": [1]}})
+    record = Record("a", ["b", "a"], {"nested": {"deep": 1, "list": [1]}}, {"s"})
     assert counts(lambda: change(record))
 
 
@@ -105,6 +120,16 @@ def test_a_result_whose_computation_changed_the_store_is_not_kept() -> None:
 
     assert queries.get("q", compute) == "a!"
     assert queries.get("q", compute) == "a!!"
+
+
+def test_the_least_recently_used_result_goes_first() -> None:
+    queries = Queries(CHANGES, keep=2)
+    queries.get("list", lambda: "pages")
+    queries.get("lookup 1", lambda: "one")
+    assert queries.get("list", lambda: "again") == "pages"  # the list's next page
+    queries.get("lookup 2", lambda: "two")  # pushes out lookup 1, not the list
+    assert queries.get("list", lambda: "again") == "pages"
+    assert queries.get("lookup 1", lambda: "again") == "again"
 
 
 def test_only_a_few_results_are_kept() -> None:

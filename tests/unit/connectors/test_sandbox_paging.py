@@ -380,6 +380,35 @@ def test_a_hubspot_search_page_after_a_change_answers_as_a_fresh_search() -> Non
     assert [r["properties"]["email"] for r in third["results"]] == [ADDRESSES[2], "late@example.org"]
 
 
+def listing(routes: ContactRoutes, after: int) -> dict[str, Any]:
+    query = urlencode({"limit": 2, "after": after, "properties": "email"}).encode()
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "query_string": query,
+        "headers": [(b"host", b"h")],
+    }
+    answer: dict[str, Any] = json.loads(asyncio.run(routes.listing(Request(scope))).body)
+    return answer
+
+
+def test_a_hubspot_listing_page_after_a_change_answers_as_a_fresh_listing() -> None:
+    box = HubSpotSandbox(clock=Clock(T0))
+    for address in ADDRESSES[:5]:
+        box.add_contact(address, {})
+    following = int(listing(box.contacts, 0)["paging"]["next"]["after"])
+    box.delete_contact(ADDRESSES[2])
+    box.add_contact("late@example.org", {})
+    second = listing(box.contacts, following)
+    assert second == listing(ContactRoutes(box), following)
+    assert [r["properties"]["email"] for r in second["results"]] == ADDRESSES[3:5]
+    assert [
+        r["properties"]["email"]
+        for r in listing(box.contacts, int(second["paging"]["next"]["after"]))["results"]
+    ] == ["late@example.org"]
+
+
 def test_the_search_cap_still_bounds_kept_results() -> None:
     box = HubSpotSandbox(clock=Clock(T0))
     box.search_cap = 3
