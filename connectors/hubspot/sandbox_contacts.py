@@ -7,12 +7,14 @@ groups, one sort, limit <= 200, offset ``after``, at most ``search_cap`` results
 
 from __future__ import annotations
 
+import bisect
+import json
 from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.hubspot.sandbox_data import HubSpotState
+from connectors.hubspot.sandbox_data import CHANGES, Contact, HubSpotState
 from connectors.hubspot.sandbox_requests import (
     contact_properties,
     error_response,
@@ -25,6 +27,7 @@ from connectors.hubspot.sandbox_requests import (
     sort_key,
     sortable,
 )
+from connectors.sandbox_changes import Queries
 
 
 class Portal(Protocol):
@@ -37,13 +40,18 @@ class Portal(Protocol):
 class ContactRoutes:
     def __init__(self, portal: Portal) -> None:
         self.portal = portal
+        self.queries = Queries(CHANGES)  # search results, kept while nothing in the portal changes
 
     async def listing(self, request: Request) -> Response:
         query = request.query_params
         limit = parse_int(query.get("limit", "10"), "limit", 1, 100)
         after = parse_int(query.get("after", "0"), "after", 0, None)
         names = property_names(query.getlist("properties"))
-        ordered = sorted(c for c in self.portal.state.contacts if c >= after)
+        # Every contact id in order, kept while the portal does not change: a listing read page by page
+        # does not sort every id for every page.
+        ids = self.queries.get("listing", lambda: sorted(self.portal.state.contacts))
+        start = bisect.bisect_left(ids, after)
+        ordered = ids[start : start + limit + 1]
         body: dict[str, Any] = {
             "results": [self.portal.state.contacts[i].to_json(names) for i in ordered[:limit]]
         }
@@ -69,20 +77,26 @@ class ContactRoutes:
             return error_response(
                 400, f"Search results are limited to {self.portal.search_cap}; 'after' must stay below it."
             )
-        hits = [
-            c
-            for c in self.portal.state.contacts.values()
-            if not groups or any(all(matches(c, f) for f in g) for g in groups)
-        ]
         name, descending = sort_key(body.get("sorts") or [])
-        hits.sort(key=lambda c: (sortable(c, name), c.id), reverse=descending)
-        reachable = hits[: self.portal.search_cap]
+
+        def ordered() -> list[Contact]:
+            hits = [
+                c
+                for c in self.portal.state.contacts.values()
+                if not groups or any(all(matches(c, f) for f in g) for g in groups)
+            ]
+            hits.sort(key=lambda c: (sortable(c, name), c.id), reverse=descending)
+            return hits
+
+        # A search read page by page is run once; its next pages are cut from it until the portal changes.
+        hits = self.queries.get(json.dumps([groups, name, descending], sort_keys=True, default=str), ordered)
+        reachable = min(len(hits), self.portal.search_cap)
         names = [str(n) for n in body.get("properties") or []]
         out: dict[str, Any] = {
             "total": len(hits),
-            "results": [c.to_json(names) for c in reachable[offset : offset + limit]],
+            "results": [c.to_json(names) for c in hits[offset : min(offset + limit, reachable)]],
         }
-        if offset + limit < len(reachable):
+        if offset + limit < reachable:
             out["paging"] = {"next": {"after": str(offset + limit)}}
         return JSONResponse(out)
 

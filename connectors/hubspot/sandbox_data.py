@@ -11,9 +11,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from connectors.sandbox import Clock
+from connectors.sandbox_changes import Changes, Tracked
 
 JSON = dict[str, Any]
 
@@ -56,8 +57,15 @@ def correlation_id() -> str:
     return str(uuid.uuid4())
 
 
+# Every change to a contact, a status or the portal counts here, so that search results kept between
+# pages (ContactRoutes.queries) are dropped the moment anything changes.
+CHANGES = Changes()
+
+
 @dataclass
-class Contact:
+class Contact(Tracked):
+    changes: ClassVar[Changes] = CHANGES
+
     id: int
     created: datetime
     updated: datetime
@@ -88,7 +96,9 @@ class Contact:
 
 
 @dataclass
-class SubscriptionStatus:
+class SubscriptionStatus(Tracked):
+    changes: ClassVar[Changes] = CHANGES
+
     state: str
     timestamp: datetime
     source: str
@@ -96,8 +106,10 @@ class SubscriptionStatus:
     explanation: str | None = None
 
 
-class HubSpotState:
+class HubSpotState(Tracked):
     """One portal: contacts by id and e-mail, statuses per (e-mail, subscription id), blocked addresses."""
+
+    changes: ClassVar[Changes] = CHANGES
 
     def __init__(self, clock: Clock, definitions: Mapping[int, str]) -> None:
         self.clock = clock

@@ -10,8 +10,9 @@ Jobs that Klaviyo runs asynchronously take effect at once here.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,7 +25,7 @@ from starlette.types import ASGIApp
 
 from connectors.base import ContactRecord, Status
 from connectors.klaviyo.mapping import PurposeMap, to_contact
-from connectors.klaviyo.sandbox_data import Audience, Profile, stamp
+from connectors.klaviyo.sandbox_data import CHANGES, Audience, Profile, stamp
 from connectors.klaviyo.sandbox_webhooks import build as build_webhook
 from connectors.klaviyo.sandbox_webhooks import item as webhook_item
 from connectors.klaviyo.sandbox_webhooks import topic as webhook_topic
@@ -46,6 +47,7 @@ from connectors.klaviyo.sandbox_wire import (
     read_json,
 )
 from connectors.sandbox import Clock, FaultInjector, Faults, VendorDate, recorder
+from connectors.sandbox_changes import Queries
 from connectors.webhook_sender import WebhookSender
 from sync_worker.identity import InvalidEmailError, normalise_email
 
@@ -74,6 +76,7 @@ class KlaviyoSandbox:
             consent_purposes=consent_purposes,
         )
         self.audience = Audience(self.purposes)
+        self.queries = Queries(CHANGES)  # list answers, kept while nothing in the account changes
         self.limits = RateWindows()
         self.jobs: list[dict[str, Any]] = []  # every accepted write body, for tests that inspect pushes
         self.webhooks = WebhookSender(self.name)
@@ -160,8 +163,9 @@ class KlaviyoSandbox:
         sort = q.get("sort") or "id"
         if sort.lstrip("-") not in PROFILE_SORTS:
             raise Rejected(400, f"'{sort}' is not a valid sort field.", source={"parameter": "sort"})
-        rows = [(p, _row(p)) for p in self.profiles.values()]
-        chosen, token = page(request, rows, PROFILE_FILTERS, sort)
+        chosen, token = page(
+            request, self.profile_rows, PROFILE_FILTERS, sort, queries=self.queries, scope="profiles"
+        )
         base = str(request.base_url).rstrip("/")
         fields = csv(q.get("fields[profile]")) or None
         data = [p.render(base, subscriptions="subscriptions" in extra, fields=fields) for p, _ in chosen]
@@ -174,11 +178,14 @@ class KlaviyoSandbox:
         sort = q.get("sort") or "joined_group_at"
         if sort.lstrip("-") != "joined_group_at":
             raise Rejected(400, f"'{sort}' is not a valid sort field.", source={"parameter": "sort"})
-        rows = [
-            (self.profiles[pid], {**_row(self.profiles[pid]), "joined_group_at": joined})
-            for pid, joined in self.audience.members[list_id].items()
-        ]
-        chosen, token = page(request, rows, LIST_MEMBER_FILTERS, sort)
+        chosen, token = page(
+            request,
+            partial(self.member_rows, list_id),
+            LIST_MEMBER_FILTERS,
+            sort,
+            queries=self.queries,
+            scope=f"list {list_id}",
+        )
         base = str(request.base_url).rstrip("/")
         fields = csv(q.get("fields[profile]")) or None
         subscriptions = "subscriptions" in csv(q.get("additional-fields[profile]"))
@@ -192,6 +199,22 @@ class KlaviyoSandbox:
             for p, row in chosen
         ]
         return self.limits.headed(document(request, data, token), "profiles")
+
+    def profile_rows(self, emails: set[str] | None) -> Iterator[tuple[Profile, dict[str, Any]]]:
+        """Every profile with the fields filters and sorts read; or those with one of ``emails``."""
+        profiles = self.profiles.values() if emails is None else self.audience.with_emails(emails)
+        return ((p, _row(p)) for p in profiles)
+
+    def member_rows(self, list_id: str, emails: set[str] | None) -> Iterator[tuple[Profile, dict[str, Any]]]:
+        """A list's members with their ``joined_group_at``; or those with one of ``emails``."""
+        members = self.audience.members[list_id]
+        joined: Iterable[tuple[str, datetime]] = members.items()
+        if emails is not None:
+            found = self.audience.with_emails(emails)
+            joined = ((p.id, members[p.id]) for p in found if p.id in members)
+        return (
+            (self.profiles[pid], {**_row(self.profiles[pid]), "joined_group_at": at}) for pid, at in joined
+        )
 
     # --- writing -------------------------------------------------------------------------------------
     async def create_profile(self, request: Request) -> Response:

@@ -4,13 +4,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from connectors.base import Status
 from connectors.klaviyo.mapping import PurposeMap
+from connectors.sandbox_changes import Changes, Tracked
 
 
 def stamp(moment: datetime) -> str:
@@ -18,8 +19,15 @@ def stamp(moment: datetime) -> str:
     return moment.isoformat()
 
 
+# Every change to a profile or to the audience (its lists' members too) counts here, so that list
+# answers kept between pages (KlaviyoSandbox.queries) are dropped the moment anything changes.
+CHANGES = Changes()
+
+
 @dataclass
-class Profile:
+class Profile(Tracked):
+    changes: ClassVar[Changes] = CHANGES
+
     id: str
     email: str
     created: datetime
@@ -99,8 +107,10 @@ def _rel_links(base: str, profile_id: str, name: str) -> dict[str, str]:
     }
 
 
-class Audience:
+class Audience(Tracked):
     """Every profile and list of one sandbox account, and the state changes Klaviyo makes to them."""
+
+    changes: ClassVar[Changes] = CHANGES
 
     def __init__(self, purposes: PurposeMap) -> None:
         self.purposes = purposes
@@ -121,6 +131,11 @@ class Audience:
         self.profiles[profile.id] = profile
         self.by_email[profile.email.lower()] = profile.id
         return profile
+
+    def with_emails(self, emails: Iterable[str]) -> list[Profile]:
+        """The profiles with these addresses, found through the address index rather than by a scan."""
+        found = {id(p): p for p in map(self.find, emails) if p is not None}  # " a@b.nl" and "a@b.nl": one
+        return list(found.values())
 
     def find_or_create(self, email: str, now: datetime) -> Profile:
         return self.find(email) or self.create(email, now)

@@ -8,16 +8,20 @@ Filters served: ``greater-than``, ``less-than``, ``greater-or-equal``, ``less-or
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from connectors.sandbox_changes import Queries
 
 JSON_API = "application/vnd.api+json"
 API_KEY = "pk_sandbox_5f0c2a7e9b1d4c3a8e6f0b2d4c6a8e0f"
@@ -152,10 +156,27 @@ class RateWindows:
 Row = tuple[Any, dict[str, Any]]  # (item, the fields filters and sorts look at)
 
 
+Keyed = tuple[str, str, Any, dict[str, Any]]  # (sort key, id, item, row): a row in a list's order
+_position = itemgetter(0, 1)  # (sort key, id): unique, and what a cursor holds
+
+
 def page(
-    request: Request, rows: list[Row], allowed: dict[str, set[str]], sort: str
+    request: Request,
+    rows: Callable[[set[str] | None], Iterable[Row]],
+    allowed: dict[str, set[str]],
+    sort: str,
+    *,
+    queries: Queries,
+    scope: str,
 ) -> tuple[list[Row], str | None]:
-    """One page of ``rows`` after filter, sort and ``page[cursor]``; and the next page's cursor."""
+    """One page of the rows after filter, sort and ``page[cursor]``; and the next page's cursor.
+
+    ``rows(emails)`` yields the rows to consider (``scope`` names them: the profiles, or one list's
+    members): every row, or (given lower-cased addresses, when the filter names them with
+    ``equals``/``any`` on ``email``) at least every row with one of those addresses, so that a lookup of
+    a page's hundred addresses reads those hundred and not the whole account. A list read page by page
+    is filtered and sorted once; its next pages are cut from that (``queries``) until the account changes.
+    """
     q = request.query_params
     try:
         size = int(q.get("page[size]", "20"))
@@ -166,25 +187,44 @@ def page(
             400, "Page size must be an integer between 1 and 100.", source={"parameter": "page[size]"}
         )
     try:
-        checks = parse_filter(q.get("filter"), allowed)
+        terms = parse_filter(q.get("filter"), allowed)
     except FilterError as error:
         raise Rejected(400, str(error), source={"parameter": "filter"}) from None
     after = decode_cursor(q["page[cursor]"]) if q.get("page[cursor]") else None
     field, descending = sort.lstrip("-"), sort.startswith("-")
-    keyed = sorted(
-        (
+    checks = [term.test for term in terms]
+    emails = email_lookup(terms)
+
+    def ordered() -> list[Keyed]:
+        keyed = [
             (sort_key(row[field]), str(row["id"]), item, row)
-            for item, row in rows
+            for item, row in rows(emails)
             if all(c(row) for c in checks)
-        ),
-        key=lambda entry: (entry[0], entry[1]),
-        reverse=descending,
-    )
-    if after is not None:
-        keyed = [k for k in keyed if ((k[0], k[1]) < after if descending else (k[0], k[1]) > after)]
-    chosen = keyed[:size]
-    token = encode_cursor(chosen[-1][0], chosen[-1][1]) if len(keyed) > size and chosen else None
-    return [(item, row) for _, _, item, row in chosen], token
+        ]
+        keyed.sort(key=_position)
+        return keyed
+
+    ascending = ordered() if emails is not None else queries.get((scope, q.get("filter"), field), ordered)
+    # The page and the one row that tells whether another follows.
+    if descending:
+        end = bisect.bisect_left(ascending, after, key=_position) if after is not None else len(ascending)
+        chosen = ascending[max(0, end - size - 1) : end][::-1]
+    else:
+        start = bisect.bisect_right(ascending, after, key=_position) if after is not None else 0
+        chosen = ascending[start : start + size + 1]
+    token = encode_cursor(chosen[size - 1][0], chosen[size - 1][1]) if len(chosen) > size else None
+    return [(item, row) for _, _, item, row in chosen[:size]], token
+
+
+def email_lookup(terms: list[Term]) -> set[str] | None:
+    """The lower-cased addresses every match must have, if an ``equals``/``any`` term on email says so."""
+    found: set[str] | None = None
+    for term in terms:
+        if term.name == "email" and term.op in ("equals", "any"):
+            values = term.value if term.op == "any" else [term.value]
+            wanted = {str(v).lower() for v in values}
+            found = wanted if found is None else found & wanted
+    return found
 
 
 def document(request: Request, data: list[dict[str, Any]], token: str | None) -> Response:
@@ -202,11 +242,20 @@ def sort_key(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value or "").lower()
 
 
-def parse_filter(text: str | None, allowed: dict[str, set[str]]) -> list[Callable[[dict[str, Any]], bool]]:
+class Term(NamedTuple):
+    """One ``op(field,value)`` filter term and its test of a row."""
+
+    op: str
+    name: str
+    value: Any
+    test: Callable[[dict[str, Any]], bool]
+
+
+def parse_filter(text: str | None, allowed: dict[str, set[str]]) -> list[Term]:
     """Klaviyo's ``op(field,value)`` terms, joined by commas at top level (``and`` is implied)."""
     if not text:
         return []
-    checks = []
+    terms = []
     for term in _split_terms(text):
         match = _FILTER.match(term.strip())
         if not match:
@@ -216,8 +265,9 @@ def parse_filter(text: str | None, allowed: dict[str, set[str]]) -> list[Callabl
             raise FilterError(f"'{name}' is not a valid field for the resource")
         if op not in allowed[name]:
             raise FilterError(f"'{op}' is not a valid operator for '{name}'")
-        checks.append(_check(op, name, _value(raw, op)))
-    return checks
+        value = _value(raw, op)
+        terms.append(Term(op, name, value, _check(op, name, value)))
+    return terms
 
 
 def _split_terms(text: str) -> list[str]:
@@ -261,12 +311,14 @@ def _value(raw: str, op: str) -> Any:
 
 
 def _check(op: str, name: str, value: Any) -> Callable[[dict[str, Any]], bool]:
+    # Made once per request, not once per row: a filter is tried on every row of the account.
+    lowered = {str(v).lower() for v in value} if op == "any" else set()
+
     def compare(row: dict[str, Any]) -> bool:
         have = row.get(name)
         if op == "equals":
             return bool(have == value or (isinstance(have, str) and have.lower() == str(value).lower()))
         if op == "any":
-            lowered = {str(v).lower() for v in value}
             return isinstance(have, str) and have.lower() in lowered
         if have is None:
             return False

@@ -40,9 +40,11 @@ from starlette.types import ASGIApp
 
 from connectors.base import Status
 from connectors.sandbox import Clock, FaultInjector, Faults, VendorDate, recorder
+from connectors.sandbox_changes import Queries, TrackedAttribute
 from connectors.shopify.documents import MAX_QUERY_COST
 from connectors.shopify.mapping import CONSENT, format_time
 from connectors.shopify.sandbox_data import (
+    CHANGES,
     CostBucket,
     Customer,
     LineItem,
@@ -67,6 +69,9 @@ def error_response(status: int, message: str, retry_after: float | None) -> Resp
 
 class ShopifySandbox:
     name = "shopify"
+    # The shop's records count their changes (sandbox_changes): so do these two, whatever is assigned.
+    customers = TrackedAttribute[dict[int, Customer]](CHANGES)
+    orders = TrackedAttribute[dict[int, Order]](CHANGES)
 
     def __init__(
         self,
@@ -84,8 +89,9 @@ class ShopifySandbox:
         self.faults = Faults()
         self.bucket = bucket or CostBucket()
         self.requests: list[tuple[str, str]] = []
-        self.customers: dict[int, Customer] = {}
-        self.orders: dict[int, Order] = {}
+        self.customers = {}
+        self.orders = {}
+        self.queries = Queries(CHANGES)  # list answers, kept while nothing in the shop changes
         self._ids = itertools.count(7_390_000_000_001)  # Shopify ids are 13-digit integers
         self._order_numbers = itertools.count(1001)
         self._app: ASGIApp | None = None

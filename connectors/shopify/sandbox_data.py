@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from graphql import GraphQLError
 
+from connectors.sandbox_changes import Changes, Tracked
 from connectors.shopify.mapping import read_time
 
 MAX_PAGE = 250  # Shopify caps every connection page at 250 items
@@ -25,8 +27,15 @@ MAX_PAGE = 250  # Shopify caps every connection page at 250 items
 WRITABLE_STATES = frozenset({"SUBSCRIBED", "UNSUBSCRIBED", "PENDING"})
 
 
+# Every change to a customer or an order (their line items and tags too) counts here, so that list
+# answers kept between pages (ShopifySandbox.queries) are dropped the moment anything changes.
+CHANGES = Changes()
+
+
 @dataclass
-class Customer:
+class Customer(Tracked):
+    changes: ClassVar[Changes] = CHANGES
+
     id: int
     email: str | None
     created_at: str
@@ -81,7 +90,9 @@ class Customer:
 
 
 @dataclass
-class LineItem:
+class LineItem(Tracked):
+    changes: ClassVar[Changes] = CHANGES
+
     id: int
     title: str
     quantity: int
@@ -107,7 +118,9 @@ class LineItem:
 
 
 @dataclass
-class Order:
+class Order(Tracked):
+    changes: ClassVar[Changes] = CHANGES
+
     id: int
     number: int
     email: str | None
@@ -210,8 +223,9 @@ SORT_FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
-def connect(items: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
-    """One page of a Relay connection over ``items`` sorted by ``args["sortKey"]`` (ties broken by id)."""
+def connect(items: list[dict[str, Any]], args: dict[str, Any], *, ascending: bool = False) -> dict[str, Any]:
+    """One page of a Relay connection over ``items`` sorted by ``args["sortKey"]`` (ties broken by id);
+    ``ascending``: ``items`` are in that order already (a list kept between pages)."""
     sort = args.get("sortKey") or "ID"
     sort_key = SORT_FIELDS.get(sort, SORT_FIELDS["ID"])
     first, last = args.get("first"), args.get("last")
@@ -225,15 +239,29 @@ def connect(items: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]
     def key(node: dict[str, Any]) -> list[Any]:
         return [sort_key(node), node["id"]]
 
-    ordered = sorted(items, key=key, reverse=bool(args.get("reverse")))
+    ordered = items if ascending else sorted(items, key=key)
+    # The items between the cursors are ordered[low:high], found by bisection; (sort key, id) is unique.
+    reverse = bool(args.get("reverse"))
+    low, high = 0, len(ordered)
     if args.get("after"):
         after = _key_of(sort, args["after"])
-        ordered = [n for n in ordered if (key(n) < after if args.get("reverse") else key(n) > after)]
+        if reverse:
+            high = min(high, bisect.bisect_left(ordered, after, key=key))
+        else:
+            low = max(low, bisect.bisect_right(ordered, after, key=key))
     if args.get("before"):
         before = _key_of(sort, args["before"])
-        ordered = [n for n in ordered if (key(n) > before if args.get("reverse") else key(n) < before)]
-    page = ordered[:size] if first is not None else ordered[-size:] if size else []
-    remaining = len(ordered) > len(page)
+        if reverse:
+            low = max(low, bisect.bisect_right(ordered, before, key=key))
+        else:
+            high = min(high, bisect.bisect_left(ordered, before, key=key))
+    count = max(0, high - low)
+    take = min(size, count)
+    # `first` of an ascending list and `last` of a descending one are at its low end.
+    page = ordered[low : low + take] if (first is not None) != reverse else ordered[high - take : high]
+    if reverse:
+        page = page[::-1]
+    remaining = count > take
     return {
         "edges": [{"cursor": _cursor(sort, key(node)), "node": node} for node in page],
         "nodes": page,

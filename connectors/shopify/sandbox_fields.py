@@ -8,13 +8,16 @@ mutation answers with instead of an error.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from graphql import GraphQLError
 
 from connectors.sandbox import Clock
+from connectors.sandbox_changes import Queries
 from connectors.shopify.mapping import READ_ONLY_STATES, format_time
 from connectors.shopify.sandbox_data import (
+    SORT_FIELDS,
     WRITABLE_STATES,
     Customer,
     Order,
@@ -32,6 +35,7 @@ class Shop(Protocol):
     customers: dict[int, Customer]
     orders: dict[int, Order]
     clock: Clock
+    queries: Queries
 
 
 class RootFields:
@@ -39,32 +43,61 @@ class RootFields:
         self.shop = shop
 
     def root_customers(self, **args: Any) -> dict[str, Any]:
-        matches = matcher(args.get("query"), customer_fields())
-        # Paged on the sort fields alone; only the page's customers are rendered in full (a list of
-        # a hundred thousand customers would otherwise be rendered for every page).
-        keys = [
-            {"id": c.gid, "updatedAt": c.updated_at, "createdAt": c.created_at, "customer": c}
-            for c in self.shop.customers.values()
-            if matches(c)
-        ]
-        page = connect(keys, args)
-        full = {id(key): key["customer"].node() for key in page["nodes"]}
-        page["nodes"] = [full[id(key)] for key in page["nodes"]]
-        page["edges"] = [{**edge, "node": full[id(edge["node"])]} for edge in page["edges"]]
-        return page
+        def keys() -> list[dict[str, Any]]:
+            matches = matcher(args.get("query"), customer_fields())
+            return [
+                {"id": c.gid, "updatedAt": c.updated_at, "createdAt": c.created_at, "item": c}
+                for c in self.shop.customers.values()
+                if matches(c)
+            ]
+
+        return self._page("customers", keys, args, lambda c: c.node())
 
     def root_customer(self, id: str) -> dict[str, Any] | None:
         customer = self.shop.customers.get(numeric_id(id, "Customer"))
         return customer.node() if customer else None
 
     def root_orders(self, **args: Any) -> dict[str, Any]:
-        matches = matcher(args.get("query"), order_fields())
-        nodes = [
-            o.node(self.shop.customers.get(o.customer_id or 0))
-            for o in self.shop.orders.values()
-            if matches(o)
-        ]
-        return connect(nodes, args)
+        def keys() -> list[dict[str, Any]]:
+            matches = matcher(args.get("query"), order_fields())
+            # An order's createdAt is its processedAt (Order.node).
+            return [
+                {
+                    "id": o.gid,
+                    "updatedAt": o.updated_at,
+                    "createdAt": o.processed_at,
+                    "processedAt": o.processed_at,
+                    "item": o,
+                }
+                for o in self.shop.orders.values()
+                if matches(o)
+            ]
+
+        return self._page("orders", keys, args, lambda o: o.node(self.shop.customers.get(o.customer_id or 0)))
+
+    def _page(
+        self,
+        connection: str,
+        keys: Callable[[], list[dict[str, Any]]],
+        args: dict[str, Any],
+        render: Callable[[Any], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """A root connection, paged on the sort fields alone (``keys``, each with its ``item``): only the
+        page's items are rendered in full. The matching keys are sorted once per query and kept for the
+        next pages until anything in the shop changes (a list of a hundred thousand would otherwise be
+        filtered and sorted for every page)."""
+        sort = args.get("sortKey") or "ID"
+        sort_key = SORT_FIELDS.get(sort, SORT_FIELDS["ID"])
+
+        def ordered() -> list[dict[str, Any]]:
+            return sorted(keys(), key=lambda k: [sort_key(k), k["id"]])
+
+        found = self.shop.queries.get((connection, args.get("query"), sort), ordered)
+        page = connect(found, args, ascending=True)
+        full = {id(key): render(key["item"]) for key in page["nodes"]}
+        page["nodes"] = [full[id(key)] for key in page["nodes"]]
+        page["edges"] = [{**edge, "node": full[id(edge["node"])]} for edge in page["edges"]]
+        return page
 
     def root_customerEmailMarketingConsentUpdate(self, input: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         consent = input["emailMarketingConsent"]
