@@ -22,25 +22,19 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Connection
-
+from benchmarks.planner import NOW, Planner, pooled_chunk, start_worker
 from benchmarks.population import cases, seen_of, write_ledger
 from benchmarks.shop import machine, peak_rss_mib, purposes_by_system, sandboxes, settings
 from connectors.registry import connector_class
 from sync_worker import db, snapshot
 from sync_worker.collector import tune_collector
-from sync_worker.ledger_port import DecisionLike
-from sync_worker.observe import Seen
-from sync_worker.plan import Person, PlannedChange, plan
+from sync_worker.reconciliation import FixedClock
 from sync_worker.rulebook import policy_from_settings, secret_of
 from sync_worker.sql_ledger import SqlLedger
 
-Read = tuple[Mapping[str, Mapping[str, DecisionLike]], dict[str, dict[str, Seen]]]
-NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # fixed, so every run decides the same moment
 CHUNK = 1_000
 
 
@@ -66,56 +60,25 @@ def build(path: Path, n: int) -> None:
     print(f"built {n:,} people in {time.perf_counter() - start:.0f} s at {path}", flush=True)
 
 
-class Planner:
-    """What one process needs to decide and plan chunks of people from the ledger at ``path``."""
-
-    def __init__(self, path: Path) -> None:
-        boxes = sandboxes()
-        config = settings(boxes, f"sqlite:///{path}")
-        self.engine = db.make_engine(config.database_url)
-        self.ledger = SqlLedger(policy_from_settings(config), secret_of(config), lambda: NOW)
-        self.caps = {
-            box.name: connector_class(box.name).from_settings(config).capabilities() for box in boxes
-        }
-        self.purposes = tuple(config.policy.purposes)
-
-    def read(self, conn: Connection, batch: list[str], stages: dict[str, float]) -> Read:
-        """Decisions and snapshot of one chunk, as the runner reads them in one transaction."""
-        mark = time.process_time()
-        decisions = self.ledger.decide(conn, batch, self.purposes, NOW)
-        stages["decide"] += time.process_time() - mark
-        mark = time.process_time()
-        seen = snapshot.load_seen(conn, batch)
-        stages["load_seen"] += time.process_time() - mark
-        return decisions, seen
-
-    def plan(self, batch: list[str], read: Read, stages: dict[str, float]) -> list[PlannedChange]:
-        """Plan one chunk read by ``read``, after its transaction (as the runner does)."""
-        decisions, seen = read
-        mark = time.process_time()
-        chunk = [
-            Person(
-                email,
-                decisions.get(email, {}),
-                seen.get(email, {}),
-                quarantined=any(d.quarantined for d in decisions.get(email, {}).values()),
-            )
-            for email in batch
-        ]
-        planned = plan(chunk, self.caps, "bench")
-        stages["plan"] += time.process_time() - mark
-        return planned
+def planner_for(path: Path) -> Planner:
+    """The planner of the benchmark's ledger at ``path``: its four systems' capabilities and the policy."""
+    boxes = sandboxes()
+    config = settings(boxes, f"sqlite:///{path}")
+    ledger = SqlLedger(policy_from_settings(config), secret_of(config), FixedClock(NOW))
+    caps = {box.name: connector_class(box.name).from_settings(config).capabilities() for box in boxes}
+    return Planner(config.database_url, ledger, caps, tuple(config.policy.purposes))
 
 
 def measure(path: Path, workers: int) -> None:
     """One timed pass in this process (and ``workers`` pool processes if > 1): prints seconds, changes,
     people, peak RSS, the stage split and the CPU seconds of all processes."""
     tune_collector()  # as the sync-worker command does before it runs anything
-    planner = Planner(path) if workers <= 1 else None  # set up before the clock, as always
+    # Set up before the clock, as always: a run has its connectors' capabilities before it plans.
+    planner = planner_for(path)
     start, cpu = time.perf_counter(), time.process_time()
     stages = {"decide": 0.0, "load_seen": 0.0, "plan": 0.0}
-    if planner is None:
-        changes, people = _measure_pool(path, workers, stages)
+    if workers > 1:
+        changes, people = _measure_pool(planner, workers, stages)
     else:
         after, people, changes = "", 0, 0
         while True:
@@ -135,29 +98,10 @@ def measure(path: Path, workers: int) -> None:
     print(f"{elapsed:.3f} {changes} {people} {rss:.0f} {split} {total_cpu:.3f}")
 
 
-_planner: Planner | None = None
-
-
-def _start_worker(path: Path) -> None:
-    global _planner  # noqa: PLW0603 - one planner per pool process
-    tune_collector()
-    _planner = Planner(path)
-
-
-def _pooled_chunk(batch: list[str]) -> tuple[int, int, dict[str, float]]:
-    assert _planner is not None
-    stages = {"decide": 0.0, "load_seen": 0.0, "plan": 0.0}
-    with _planner.engine.begin() as conn:
-        read = _planner.read(conn, batch, stages)
-    # Only the count goes back: in the runner's pool (sync_worker.plan_pool) each process writes the changes
-    # it planned itself, and sends back a small tally.
-    return len(batch), len(_planner.plan(batch, read, stages)), stages
-
-
-def _measure_pool(path: Path, workers: int, stages: dict[str, float]) -> tuple[int, int]:
+def _measure_pool(planner: Planner, workers: int, stages: dict[str, float]) -> tuple[int, int]:
     """The same chunks over a pool of spawned processes, as the runner's pool starts them; the parent only
     pages the snapshot, hands the chunks out and adds up."""
-    engine = db.make_engine(settings(sandboxes(), f"sqlite:///{path}").database_url)
+    engine = db.make_engine(planner.url)  # the parent's own: the planner goes to the processes unconnected
 
     def batches() -> Iterator[list[str]]:
         after = ""
@@ -170,8 +114,9 @@ def _measure_pool(path: Path, workers: int, stages: dict[str, float]) -> tuple[i
             after = batch[-1]
 
     changes = people = 0
-    with multiprocessing.get_context("spawn").Pool(workers, _start_worker, (path,)) as pool:
-        for size, planned, split in pool.imap(_pooled_chunk, batches()):
+    # Sent to each process, as the runner sends its planning job (sync_worker.plan_pool).
+    with multiprocessing.get_context("spawn").Pool(workers, start_worker, (planner,)) as pool:
+        for size, planned, split in pool.imap(pooled_chunk, batches()):
             changes += planned
             people += size
             for stage, seconds in split.items():

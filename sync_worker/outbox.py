@@ -44,7 +44,6 @@ from sqlalchemy import (
     and_,
     delete,
     func,
-    insert,
     or_,
     select,
     update,
@@ -53,6 +52,7 @@ from sqlmodel import Field, SQLModel
 
 from connectors.base import Action, Basis, Change, Connector, Outcome, PushResult, Status
 from sync_worker import due, snapshot
+from sync_worker.ledger.bulk import insert_rows
 from sync_worker.plan import PlannedChange
 
 MAX_ATTEMPTS = 5
@@ -151,8 +151,7 @@ def enqueue(
         }
         for item in planned
     ]
-    if rows:
-        conn.execute(insert(ITEMS), rows)
+    insert_rows(conn, ITEMS, rows)  # DB-API speed: a first run writes some 3 changes per person
 
 
 def supersede_subscribes(conn: Connection, run_id: str, now: datetime) -> int:

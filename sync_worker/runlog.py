@@ -15,6 +15,7 @@ from sqlmodel import Field, SQLModel
 
 from connectors.base import RecordError
 from sync_worker.identity import keyed_hash, mask_email
+from sync_worker.ledger.bulk import insert_rows
 from sync_worker.logs import mask_emails_in
 from sync_worker.plan import PlannedChange
 
@@ -118,8 +119,7 @@ def log_changes(
                 "push_result": "dry run: not pushed" if dry_run else "pending",
             }
         )
-    if rows:
-        conn.execute(insert(CHANGES), rows)
+    insert_rows(conn, CHANGES, rows)  # DB-API speed: a first run writes some 3 changes per person
 
 
 def log_push_results(conn: Connection, results: Mapping[str, str]) -> None:
