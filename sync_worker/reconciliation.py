@@ -309,10 +309,12 @@ class Reconciliation:
         if following is None:
             return
         why_not = why_not_pooled(self.engine, job)
+        log = get_logger(run_id=job.run_id)
         if why_not is not None:
-            get_logger(run_id=job.run_id).info("planning_in_one_process", reason=why_not)
+            log.info("planning_in_one_process", reason=why_not)
             yield from (plan_batch(self.engine, job, batch) for batch in chain([following], batches))
             return
+        log.info("planning_over_processes", processes=self.processes)
         yield from pooled(self.engine, job, chain([following], batches), self.processes)
 
     def _people(self, *, dirty_only: bool, now: datetime) -> Iterable[list[str]]:

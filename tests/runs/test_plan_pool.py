@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, text
+from structlog.testing import capture_logs
 
 from benchmarks.population import cases, seen_of, write_ledger
 from benchmarks.shop import purposes_by_system, sandboxes, settings
@@ -119,7 +120,9 @@ def test_a_pooled_pass_plans_and_writes_what_one_process_does(
     # Dry runs write the run log alone, so both plan from the same state.
     alone = _plan(ledger_url, "alone", processes=1, dry_run=True)
     assert pool_used["batches"] == 0
-    pooled = _plan(ledger_url, "pooled", processes=2, dry_run=True)
+    with capture_logs() as logs:
+        pooled = _plan(ledger_url, "pooled", processes=2, dry_run=True)
+    assert [e["processes"] for e in logs if e["event"] == "planning_over_processes"] == [2]
     assert pool_used["batches"] == 4
     engine = db.make_engine(ledger_url)
     logged = _logged(engine, "alone")
