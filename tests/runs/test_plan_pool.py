@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -151,33 +151,31 @@ def test_a_pooled_pass_plans_and_writes_what_one_process_does(
     engine.dispose()
 
 
+def _job(clock: Callable[[], datetime] | None = None, secret: bytes = b"k") -> PlanJob:
+    """A run's planning job with the benchmarks' policy and no systems (a fixed clock unless given)."""
+    config = settings(sandboxes(), "sqlite://")
+    ledger = SqlLedger(policy_from_settings(config), secret, clock or FixedClock(NOW))
+    return PlanJob(ledger, tuple(config.policy.purposes), {}, frozenset(), secret, "r", NOW, False, True)
+
+
 def test_a_failing_batch_fails_the_pass(tmp_path: Path) -> None:
     empty = db.make_engine(f"sqlite:///{tmp_path}/no-tables.db")  # a batch's first read fails there
     with empty.connect():
         pass
-    config = settings(sandboxes(), str(empty.url))
-    job = PlanJob(
-        SqlLedger(policy_from_settings(config), b"k", FixedClock(NOW)),
-        tuple(config.policy.purposes), {}, frozenset(), b"k", "r", NOW, False, True,
-    )  # fmt: skip
+    job = _job()
     with pytest.raises(Exception, match="no such table"):
         list(plan_pool.pooled(empty, job, [["a@example.nl"], ["b@example.nl"]], 2))
 
 
 def test_what_cannot_go_to_another_process_is_planned_here(tmp_path: Path) -> None:
-    config = settings(sandboxes(), "sqlite://")
-    ledger = SqlLedger(policy_from_settings(config), b"k", FixedClock(NOW))
-    job = PlanJob(ledger, (), {}, frozenset(), b"k", "r", NOW, False, True)
+    job = _job()
     in_memory = db.make_engine("sqlite://")
     on_disk = db.make_engine(f"sqlite:///{tmp_path}/ledger.db")
     assert (
         plan_pool.why_not_pooled(in_memory, job) == "an in-memory SQLite database is private to its process"
     )
     assert plan_pool.why_not_pooled(on_disk, job) is None
-    unpicklable = PlanJob(
-        SqlLedger(ledger.policy, b"k", lambda: NOW), (), {}, frozenset(), b"k", "r", NOW, False, True
-    )
-    reason = plan_pool.why_not_pooled(on_disk, unpicklable)
+    reason = plan_pool.why_not_pooled(on_disk, _job(clock=lambda: NOW))
     assert reason is not None
     assert reason.startswith("the run's planning state cannot go to another process")
 
@@ -296,17 +294,9 @@ def test_without_shared_locks_the_pass_stays_here(tmp_path: Path, monkeypatch: p
         raise OSError(38, "Function not implemented")
 
     monkeypatch.setattr(type(context), "Lock", lambda _self: no_lock())
-    config = settings(sandboxes(), "sqlite://")
-    job = PlanJob(
-        SqlLedger(policy_from_settings(config), b"k", FixedClock(NOW)),
-        (), {}, frozenset(), b"k", "r", NOW, False, True,
-    )  # fmt: skip
-    reason = plan_pool.why_not_pooled(db.make_engine(f"sqlite:///{tmp_path}/ledger.db"), job)
+    reason = plan_pool.why_not_pooled(db.make_engine(f"sqlite:///{tmp_path}/ledger.db"), _job())
     assert reason == "this system gives processes no shared locks ([Errno 38] Function not implemented)"
 
 
 def test_the_job_never_shows_its_secret() -> None:
-    config = settings(sandboxes(), "sqlite://")
-    ledger = SqlLedger(policy_from_settings(config), b"k", FixedClock(NOW))
-    job = PlanJob(ledger, (), {}, frozenset(), b"very-secret-key", "r", NOW, False, True)
-    assert "very-secret-key" not in repr(job)
+    assert "very-secret-key" not in repr(_job(secret=b"very-secret-key"))
