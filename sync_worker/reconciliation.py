@@ -275,7 +275,7 @@ class Reconciliation:
     def _plan(self, report: RunReport, now: datetime, targets: list[str] | None, full: bool) -> None:
         capabilities = {name: c.capabilities() for name, c in self.connectors.items()}
         with self.engine.begin() as conn:
-            erasures = {r.email: r for r in self.ledger.erasures(conn)}
+            erasures = frozenset(r.email for r in self.ledger.erasures(conn))
         chunks: Iterable[list[str]]
         if targets is not None:
             chunks = [targets[i : i + self.chunk] for i in range(0, len(targets), self.chunk)]
@@ -285,7 +285,7 @@ class Reconciliation:
             self.ledger,
             tuple(self.purposes),
             capabilities,
-            frozenset(erasures),
+            erasures,
             self.secret,
             report.run_id,
             now,
