@@ -16,7 +16,6 @@ the largest of any one.
 from __future__ import annotations
 
 import multiprocessing
-import resource
 import shutil
 import statistics
 import subprocess
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from benchmarks.planner import NOW, Planner, pooled_chunk, start_worker
 from benchmarks.population import cases, seen_of, write_ledger
-from benchmarks.shop import machine, peak_rss_mib, purposes_by_system, sandboxes, settings
+from benchmarks.shop import cpu_seconds, largest_rss_mib, machine, purposes_by_system, sandboxes, settings
 from connectors.registry import connector_class
 from sync_worker import db, snapshot
 from sync_worker.collector import tune_collector
@@ -75,7 +74,7 @@ def measure(path: Path, workers: int) -> None:
     tune_collector()  # as the sync-worker command does before it runs anything
     # Set up before the clock, as always: a run has its connectors' capabilities before it plans.
     planner = planner_for(path)
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu = time.perf_counter(), cpu_seconds()
     stages = {"decide": 0.0, "load_seen": 0.0, "plan": 0.0}
     if workers > 1:
         changes, people = _measure_pool(planner, workers, stages)
@@ -91,9 +90,8 @@ def measure(path: Path, workers: int) -> None:
             people += len(batch)
             after = batch[-1]
     elapsed = time.perf_counter() - start
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total_cpu = time.process_time() - cpu + children.ru_utime + children.ru_stime
-    rss = max(peak_rss_mib(), children.ru_maxrss / 1024)
+    total_cpu = cpu_seconds() - cpu
+    rss = largest_rss_mib()
     split = " ".join(f"{v:.3f}" for v in stages.values())
     print(f"{elapsed:.3f} {changes} {people} {rss:.0f} {split} {total_cpu:.3f}")
 

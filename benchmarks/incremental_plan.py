@@ -18,7 +18,6 @@ processes, and the peak RSS is the largest of any one process.
 from __future__ import annotations
 
 import asyncio
-import resource
 import shutil
 import statistics
 import subprocess
@@ -28,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from benchmarks.decide_plan import NOW
-from benchmarks.shop import machine, peak_rss_mib, sandboxes, settings
+from benchmarks.shop import cpu_seconds, largest_rss_mib, machine, sandboxes, settings
 from connectors.base import Connector
 from connectors.registry import connector_class
 from sync_worker import db
@@ -75,18 +74,11 @@ def measure(path: Path, processes: int) -> None:
         planner._people = counted  # type: ignore[method-assign]
         report = RunReport(f"bench-{label}", "manual", False, moment)
         report.counts = {name: ConnectorCounts() for name in connectors}
-        start, cpu = time.perf_counter(), _cpu()
+        start, cpu = time.perf_counter(), cpu_seconds()
         planner._plan(report, moment, None, full)  # the planning step alone, no pull or push
-        out.append(f"{time.perf_counter() - start:.3f} {_cpu() - cpu:.3f} {people} {report.planned}")
+        out.append(f"{time.perf_counter() - start:.3f} {cpu_seconds() - cpu:.3f} {people} {report.planned}")
     asyncio.run(_close(connectors))
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(" ".join(out), f"{max(peak_rss_mib(), children):.0f}")
-
-
-def _cpu() -> float:
-    """CPU seconds of this process and of its finished children (a pass's pool is shut down when it ends)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    print(" ".join(out), f"{largest_rss_mib():.0f}")
 
 
 async def _close(connectors: dict[str, Connector]) -> None:
@@ -103,10 +95,11 @@ def main() -> None:
     for _ in range(runs):
         shutil.copyfile(path, scratch)
         try:
+            # The figures are the last line; a run's log lines (a pooled pass says so) come before.
             line = subprocess.run(
                 [sys.executable, "-m", "benchmarks.incremental_plan", "--measure", str(scratch), "--processes", processes],
                 check=True, capture_output=True, text=True,
-            ).stdout.split()  # fmt: skip
+            ).stdout.splitlines()[-1].split()  # fmt: skip
         finally:
             for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
                 leftover.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import resource
+import time
 from collections.abc import Sequence
 
 import httpx
@@ -42,6 +43,17 @@ def purposes_by_system(boxes: Sequence[Sandbox]) -> dict[str, list[str]]:
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def largest_rss_mib() -> float:
+    """The largest peak RSS of this process and its finished children (a pool's processes, once joined)."""
+    return max(peak_rss_mib(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children (a pool is joined when its pass ends)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def machine() -> str:
