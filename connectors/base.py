@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
 class Status(StrEnum):
@@ -145,9 +145,11 @@ class Page:
     final: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One desired change in one system. ``key`` is the outbox item id: pushing it twice is harmless."""
+class Change(NamedTuple):
+    """One desired change in one system. ``key`` is the outbox item id: pushing it twice is harmless.
+
+    An immutable named tuple rather than a frozen dataclass: a first run plans some 3 million at 1M
+    people, and a frozen dataclass sets each field through ``object.__setattr__`` (four times the cost)."""
 
     key: str
     system: str

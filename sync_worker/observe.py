@@ -9,8 +9,10 @@ as a withdrawal (R20), whatever its evidence.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
+from typing import NamedTuple
 
 from connectors.base import ContactRecord, GlobalState, Status
 from sync_worker.ledger_port import EventKind, ObservedEvent
@@ -26,12 +28,14 @@ def tag_slot(tag: str) -> str:
     return TAG_PREFIX + tag
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """What one system showed of one person the last time we looked."""
+class Seen(NamedTuple):
+    """What one system showed of one person the last time we looked.
+
+    An immutable named tuple rather than a frozen dataclass: planning reads one per system and person (4
+    million at 1M people), and a frozen dataclass sets each field through ``object.__setattr__``."""
 
     external_id: str | None
-    statuses: Mapping[str, Status] = field(default_factory=dict)
+    statuses: Mapping[str, Status] = MappingProxyType({})
     global_state: GlobalState = GlobalState.ACTIVE
     tags: frozenset[str] = frozenset()
 
@@ -87,7 +91,7 @@ def carried_over(previous: Seen | None, record: ContactRecord) -> Seen | None:
         return None
     shown = {state.purpose: state.status for state in record.purposes}
     same = {purpose: status for purpose, status in previous.statuses.items() if shown.get(purpose) == status}
-    return replace(previous, statuses=same)
+    return previous._replace(statuses=same)
 
 
 def observe(

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,9 +106,9 @@ UNPROPAGATED_OPTOUT = and_(
 
 
 # The change's fields in key order: its JSON is read back by ``change_from_json`` and must not differ from
-# one run to the next. Not ``dataclasses.asdict``: its deep copy of every field cost a fifth of a first run's
-# planning pass (docs/benchmarks.md), and every field here is a plain value.
-_CHANGE_FIELDS = tuple(sorted(f.name for f in fields(Change)))
+# one run to the next. Read field by field (``dataclasses.asdict``'s deep copy, when Change was a dataclass,
+# cost a fifth of a first run's planning pass, docs/benchmarks.md); every field here is a plain value.
+_CHANGE_FIELDS = tuple(sorted(Change._fields))
 
 
 def change_to_json(change: Change) -> str:

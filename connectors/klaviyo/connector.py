@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -386,7 +385,7 @@ def _normalised(change: Change) -> Change:
     email = normalise_email(change.email)
     if email == change.email:
         return change
-    return replace(change, email=email)
+    return change._replace(email=email)
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[list[Any]]:

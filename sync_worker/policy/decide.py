@@ -8,7 +8,6 @@ rule that invalidated the person's grant; an unproven grant quarantines the pers
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -120,9 +119,9 @@ def decide_on_record(
     if decision.quarantined and any(shows_minor(e, policy) for e in facts.events if e.action == "grant"):
         # A re-permission mail asks for consent: never send one to someone any grant of theirs shows a
         # minor (R11), whatever purpose or time; a later adult grant lifts no quarantine it never set.
-        decision = replace(decision, quarantined=False)
-    # Most decisions never change by time alone: copy (slow for a frozen dataclass) only the others.
-    return decision if until is None else replace(decision, valid_until=until)
+        decision = decision._replace(quarantined=False)
+    # Most decisions never change by time alone: copy only the others.
+    return decision if until is None else decision._replace(valid_until=until)
 
 
 def _effective_events(events: list[ConsentFact], now: datetime) -> tuple[ConsentFact, ...]:
@@ -216,8 +215,7 @@ def name_soft_opt_in_end_r15(
     later = [p for p in purchases if p.paid and p.occurred_at > stopped]
     if not later:
         return denial
-    return replace(
-        denial,
+    return denial._replace(
         rule="R15",
         code="soft_opt_in_ended",
         reason=f"Soft opt-in ended for good at the first objection ({stopped.isoformat()}); later purchases do not revive it.",

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from sync_worker.policy.evidence import graded, point_and_evidence
 from sync_worker.policy.facts import ALL_PURPOSES, ConsentFact, Evidence, EvidenceLevel, Point, Policy
 
 
-@dataclass(frozen=True, slots=True)
-class Grant:
+class Grant(NamedTuple):
     """A grant for the purpose, judged: valid when ``rule`` is None, else the rule that voids it."""
 
     fact: ConsentFact

@@ -53,13 +53,13 @@ def test_same_events_in_any_arrival_order_give_the_same_decisions(facts: PersonF
     events, purchases = list(facts.events), list(facts.purchases)
     rnd.shuffle(events)  # type: ignore[attr-defined]
     rnd.shuffle(purchases)  # type: ignore[attr-defined]
-    shuffled = replace(facts, events=tuple(events), purchases=tuple(purchases))
+    shuffled = facts._replace(events=tuple(events), purchases=tuple(purchases))
     assert decide_all(shuffled, POLICY, NOW) == decide_all(facts, POLICY, NOW)
 
 
 @given(histories())
 def test_repeating_events_changes_no_decision(facts: PersonFacts) -> None:
-    doubled = replace(facts, events=facts.events + facts.events)
+    doubled = facts._replace(events=facts.events + facts.events)
     assert [d.allowed for d in decide_all(doubled, POLICY, NOW)] == [
         d.allowed for d in decide_all(facts, POLICY, NOW)
     ]
@@ -72,7 +72,7 @@ def test_withdrawal_is_never_undone_by_an_earlier_or_equal_grant(
     """R29/R30: append a withdrawal later than or equal to every grant: nothing allows consent."""
     latest = max((e.occurred_at for e in facts.events if e.occurred_at), default=T0)
     when = max(latest, T0 + timedelta(minutes=offset))
-    withdrawn = replace(facts, events=(*facts.events, negative(999, "withdraw", when, purpose=purpose)))
+    withdrawn = facts._replace(events=(*facts.events, negative(999, "withdraw", when, purpose=purpose)))
     decision = decide(withdrawn, purpose, POLICY, NOW)
     assert decision.basis != "consent"
 
@@ -84,7 +84,7 @@ def test_unproven_grants_never_allow_mailing(facts: PersonFacts, purpose: str) -
         grant(e.event_id, e.purpose, e.occurred_at, point=None, method="sync") if e.action == "grant" else e
         for e in facts.events
     )
-    decision = decide(replace(facts, events=flags, purchases=()), purpose, POLICY, NOW)
+    decision = decide(facts._replace(events=flags, purchases=()), purpose, POLICY, NOW)
     assert not decision.allowed
 
 
@@ -96,7 +96,7 @@ def test_deciding_from_the_purposes_own_events_equals_judging_every_event(
     """``decide`` reads only the events that concern the purpose, and answers a purpose with none of them
     (and no purchase for promotions) at once: the same decision as the full rules over all events."""
     if none_concern_it:  # the shortcut's case, drawn often enough to meet purchases and other purposes
-        facts = replace(facts, events=tuple(e for e in facts.events if not concerns(e, purpose)))
+        facts = facts._replace(events=tuple(e for e in facts.events if not concerns(e, purpose)))
     now = T0 + timedelta(minutes=offset)  # events and purchases on both sides of ``now``
     everything = decide_on_record(facts, purpose, POLICY, now, list(facts.events))
     assert decide(facts, purpose, POLICY, now) == everything
@@ -106,7 +106,7 @@ def test_deciding_from_the_purposes_own_events_equals_judging_every_event(
 def test_deciding_all_purposes_at_once_equals_deciding_each(
     facts: PersonFacts, offset: int, suppressed: bool
 ) -> None:
-    facts = replace(facts, suppressed=suppressed)  # decide_all answers suppressed people apart
+    facts = facts._replace(suppressed=suppressed)  # decide_all answers suppressed people apart
     now = T0 + timedelta(minutes=offset)
     decided = decide_all(facts, POLICY, now)
     assert decided == tuple(decide(facts, p, POLICY, now) for p in POLICY.purposes)
@@ -124,7 +124,7 @@ def minors_grant(draw: st.DrawFn, fact: ConsentFact) -> ConsentFact:
     else:  # born up to 5840 days before the grant (16 years are never fewer than 5843 days)
         shown = {"birth_date": granted_on - timedelta(days=draw(st.integers(min_value=0, max_value=5840)))}
     parental = draw(st.sampled_from([None, False]))
-    return replace(fact, evidence=replace(fact.evidence, **shown, parental_consent=parental))
+    return fact._replace(evidence=replace(fact.evidence, **shown, parental_consent=parental))
 
 
 @st.composite
@@ -132,7 +132,7 @@ def minors_histories(draw: st.DrawFn) -> PersonFacts:
     """Any consent history (no purchases) in which every grant shows a minor without parental consent."""
     facts = draw(histories())
     events = tuple(draw(minors_grant(e)) if e.action == "grant" else e for e in facts.events)
-    return replace(facts, events=events, purchases=())
+    return facts._replace(events=events, purchases=())
 
 
 @given(minors_histories(), st.sampled_from(PURPOSES[:-1]), minutes, st.data())
@@ -148,7 +148,7 @@ def test_r11_a_minors_grants_without_parental_consent_never_allow_mailing(
     flag = grant(998, purpose, T0, point=None, method="sync", source="mailchimp")
     child = data.draw(minors_grant(grant(997, data.draw(st.sampled_from(PURPOSES)), T0 + timedelta(days=1))))
     assert not any(
-        d.quarantined for d in decide_all(replace(facts, events=(*facts.events, flag, child)), POLICY, now)
+        d.quarantined for d in decide_all(facts._replace(events=(*facts.events, flag, child)), POLICY, now)
     )
 
 
@@ -159,6 +159,6 @@ def test_r11_a_later_grant_given_as_an_adult_allows(facts: PersonFacts, purpose:
     point = "website:ebook" if purpose == "lead_magnet" else "website:footer"  # where it is asked (R2, R37)
     adult = grant(999, purpose, latest + timedelta(days=1), point=point, age=age)
     decision = decide(
-        replace(facts, events=(*facts.events, adult)), purpose, POLICY, NOW + timedelta(days=90)
+        facts._replace(events=(*facts.events, adult)), purpose, POLICY, NOW + timedelta(days=90)
     )
     assert (decision.allowed, decision.event_ids) == (True, (999,))
