@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, Connection, DateTime, Table
 
 
-def _placeholder(conn: Connection) -> str:
+def placeholder(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
@@ -54,7 +54,7 @@ def insert_bound(conn: Connection, table: Table, columns: Sequence[str], rows: l
             for row in rows:
                 copy.write_row(row)
         return
-    mark = _placeholder(conn)
+    mark = placeholder(conn)
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
     conn.exec_driver_sql(sql, rows)
 
@@ -79,7 +79,7 @@ def insert_rows(
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}){conflict}"
         conn.exec_driver_sql(sql, tuple(by_column))
         return
-    mark = _placeholder(conn)
+    mark = placeholder(conn)
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}){conflict}"
     conn.exec_driver_sql(sql, list(zip(*by_column, strict=True)))
 
@@ -96,7 +96,7 @@ def select_in(
     """``SELECT columns FROM table WHERE [col = v AND ...] key IN values``: one statement, plain placeholders."""
     if not values:
         return []
-    mark = _placeholder(conn)
+    mark = placeholder(conn)
     equal = list((where or {}).items())
     conditions = [f"{name} = {mark}" for name, _ in equal]
     if conn.dialect.name == "postgresql":
@@ -107,10 +107,16 @@ def select_in(
         conditions.append(f"{key} IN ({', '.join([mark] * len(values))})")
         params = (*(v for _, v in equal), *values)
     sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {' AND '.join(conditions)}"
-    # The DB-API cursor of the same connection (and transaction): its plain tuples cost less than Rows.
+    return fetch_all(conn, sql, params)
+
+
+def fetch_all(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run ``sql`` (with the driver's placeholders, ``placeholder(conn)``) on the DB-API cursor of the same
+    connection and transaction: its plain tuples cost less than Rows, and no statement is compiled."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql, params)
-        return [tuple(row) for row in cursor.fetchall()]
+        # A list of tuples already (no row factory is set): not copied row by row.
+        return cast("list[tuple[Any, ...]]", cursor.fetchall())
     finally:
         cursor.close()
