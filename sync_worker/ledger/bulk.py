@@ -98,16 +98,19 @@ def select_in(
         return []
     mark = placeholder(conn)
     equal = list((where or {}).items())
-    conditions = [f"{name} = {mark}" for name, _ in equal]
+    among, listed = any_of(conn, key, values)
+    conditions = [*(f"{name} = {mark}" for name, _ in equal), among]
+    sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {' AND '.join(conditions)}"
+    return fetch_all(conn, sql, (*(v for _, v in equal), *listed))
+
+
+def any_of(conn: Connection, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """``column IN values`` as SQL for ``fetch_all`` and its parameters."""
+    mark = placeholder(conn)
     if conn.dialect.name == "postgresql":
         # One array parameter: psycopg would otherwise parse a statement of thousands of placeholders.
-        conditions.append(f"{key} = ANY({mark})")
-        params: tuple[Any, ...] = (*(v for _, v in equal), list(values))
-    else:
-        conditions.append(f"{key} IN ({', '.join([mark] * len(values))})")
-        params = (*(v for _, v in equal), *values)
-    sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {' AND '.join(conditions)}"
-    return fetch_all(conn, sql, params)
+        return f"{column} = ANY({mark})", (list(values),)
+    return f"{column} IN ({', '.join([mark] * len(values))})", tuple(values)
 
 
 def fetch_all(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:

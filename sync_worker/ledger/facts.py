@@ -11,9 +11,9 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
-from sync_worker.ledger.bulk import select_in
+from sync_worker.ledger.bulk import any_of, fetch_all
 from sync_worker.ledger.chain import as_utc
 from sync_worker.ledger.evidence_json import evidence_of
 from sync_worker.ledger.suppression import suppressed_emails
@@ -28,25 +28,22 @@ def load_facts(
 ) -> dict[str, PersonFacts]:
     """PersonFacts for every given (normalised) address; unknown addresses get empty facts.
 
-    Four queries per chunk of addresses, never one per person. Rows come as plain DB-API tuples of the
-    columns the policy core reads (planning loads every person's facts: per-row processing would dominate).
+    Three queries per chunk of addresses, never one per person. Rows come as plain DB-API tuples of the
+    columns the policy core reads (planning loads every person's facts: per-row processing would dominate),
+    each with its owner's address (joined: no lookup of person ids first).
     """
     result: dict[str, PersonFacts] = {}
     iterator = iter(emails)
     while chunk := list(dict.fromkeys(islice(iterator, chunk_size))):
         blocked = suppressed_emails(conn, chunk, secret)
-        ids: dict[int, str] = dict(select_in(conn, PERSONS, ["id", "email"], "email", chunk))
         events: dict[str, list[ConsentFact]] = defaultdict(list)
         purchases: dict[str, list[PurchaseFact]] = defaultdict(list)
-        if ids:
-            owners = list(ids)
-            # In id order (the chain order), as the policy core has always been given them.
-            for event in sorted(select_in(conn, EVENTS, EVENT_COLUMNS, "person_id", owners), key=_second):
-                events[ids[event[0]]].append(_fact_of(event))
-            for bought in sorted(
-                select_in(conn, PURCHASES, PURCHASE_COLUMNS, "person_id", owners), key=_second
-            ):
-                purchases[ids[bought[0]]].append(_purchase_of(bought))
+        among, params = any_of(conn, "persons.email", chunk)
+        # In id order (the chain order), as the policy core has always been given them.
+        for event in sorted(fetch_all(conn, _EVENTS_OF.format(among), params), key=_second):
+            events[event[0]].append(_fact_of(event))
+        for bought in sorted(fetch_all(conn, _PURCHASES_OF.format(among), params), key=_second):
+            purchases[bought[0]].append(_purchase_of(bought))
         for email in chunk:
             # ``get``: most people have no purchases, and a defaultdict would store an empty list for each.
             result[email] = PersonFacts(
@@ -59,7 +56,6 @@ def load_facts(
 
 
 EVENT_COLUMNS = [
-    "person_id",
     "id",
     "purpose",
     "action",
@@ -70,7 +66,20 @@ EVENT_COLUMNS = [
     "collection_point",
     "evidence",
 ]
-PURCHASE_COLUMNS = ["person_id", "id", "occurred_at", "paid", "categories", "opt_out_offered", "opt_out_used"]
+PURCHASE_COLUMNS = ["id", "occurred_at", "paid", "categories", "opt_out_offered", "opt_out_used"]
+
+
+def _of_owner(table: Table, columns: list[str]) -> str:
+    """The rows of ``table`` whose owner's address is among some (the condition left to fill in)."""
+    named = ", ".join(f"{table.name}.{c}" for c in columns)
+    return (
+        f"SELECT {PERSONS.name}.email, {named} FROM {table.name} "
+        f"JOIN {PERSONS.name} ON {PERSONS.name}.id = {table.name}.person_id WHERE {{}}"
+    )
+
+
+_EVENTS_OF = _of_owner(EVENTS, EVENT_COLUMNS)
+_PURCHASES_OF = _of_owner(PURCHASES, PURCHASE_COLUMNS)
 _second = itemgetter(1)
 
 
@@ -78,16 +87,17 @@ def _fact_of(row: Sequence[Any]) -> ConsentFact:
     _, event_id, purpose, action, occurred, recorded, source, method, point, evidence = row
     recorded_at = _moment(recorded)
     assert recorded_at is not None  # the column is NOT NULL
+    # Positional (a keyword call costs a fifth more): one per event of every person planned.
     return ConsentFact(
-        event_id=event_id,
-        purpose=purpose,
-        action=action,
-        occurred_at=_moment(occurred),
-        recorded_at=recorded_at,
-        source=source,
-        method=method or "",
-        collection_point=point,
-        evidence=_evidence(evidence),
+        event_id,
+        purpose,
+        action,
+        _moment(occurred),
+        recorded_at,
+        source,
+        method or "",
+        point,
+        _evidence(evidence),
     )
 
 
@@ -96,12 +106,7 @@ def _purchase_of(row: Sequence[Any]) -> PurchaseFact:
     occurred_at = _moment(occurred)
     assert occurred_at is not None  # the column is NOT NULL
     return PurchaseFact(
-        event_id=event_id,
-        occurred_at=occurred_at,
-        paid=bool(paid),
-        categories=tuple(_json(categories)),
-        opt_out_offered=bool(offered),
-        opt_out_used=bool(used),
+        event_id, occurred_at, bool(paid), tuple(_json(categories)), bool(offered), bool(used)
     )
 
 
@@ -138,4 +143,4 @@ def _evidence_of_text(text: str) -> Evidence:
 
 def to_fact(row: dict[str, Any]) -> ConsentFact:
     """One event row read as a mapping (receipts) as the policy core sees it."""
-    return _fact_of([None, *(row[name] for name in EVENT_COLUMNS[1:])])  # the owner is not part of a fact
+    return _fact_of([None, *(row[name] for name in EVENT_COLUMNS)])  # the owner is not part of a fact
