@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from sync_worker import db, outbox
+from sync_worker import db, outbox, snapshot
 
 QUERIES = {
     # outbox.in_flight and awaited.unconfirmed: a batch's open or unconfirmed items
@@ -26,9 +26,6 @@ QUERIES = {
     "AND (state = 'pending' OR state = 'in_flight') ORDER BY created_at, key LIMIT 2000": (
         "ix_outbox_item_system_state (system=? AND state=?)"
     ),
-    # snapshot.next_people(dirty_only=True): the next page of dirty people in email order
-    "SELECT DISTINCT email FROM observed_person WHERE email > '' AND dirty = 1 "
-    "ORDER BY email LIMIT 1000": "ix_observed_person_dirty_email",
 }
 
 
@@ -95,3 +92,22 @@ def test_echo_checks_read_one_persons_items_in_one_system(tmp_path: Path, check:
         )
     engine.dispose()
     assert "INDEX ix_outbox_item_email_state_system (email=? AND state=? AND system=?)" in plan, plan
+
+
+def test_the_next_page_of_dirty_people_reads_them_in_order_from_their_index(tmp_path: Path) -> None:
+    """``snapshot.next_people`` goes to the DB-API cursor, which SQLAlchemy's events do not see: SQLite's
+    trace hands over the statement it runs, with its values."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        sent: list[str] = []
+        raw.set_trace_callback(sent.append)  # type: ignore[attr-defined]
+        snapshot.next_people(conn, "", dirty_only=True, limit=1000)
+        raw.set_trace_callback(None)  # type: ignore[attr-defined]
+        [statement] = [s for s in sent if s.lstrip().upper().startswith("SELECT")]
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}"))
+    engine.dispose()
+    assert "INDEX ix_observed_person_dirty_email " in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
