@@ -225,8 +225,9 @@ def plan_in_full(p: Person, capabilities: dict[str, Capabilities]) -> list[Plann
             decision = p.decisions.get(purpose)
             if decision is None or (system, purpose) in p.in_flight:
                 continue
-            full = _align(p.email, system, seen=seen, purpose=purpose, caps=caps_of, run_id="run1",
-                          decision=_representable(purpose, decision, p.decisions, caps_of))  # fmt: skip
+            status = seen.statuses.get(purpose, Status.NOT_SUBSCRIBED)
+            representable = _representable(purpose, decision, p.decisions, caps_of)
+            full = _align(p.email, system, seen, status, purpose, representable, caps_of, "run1")
             if full is not None:
                 out.append(full)
         tag = _repermission(p, system, seen, caps_of, "run1")
