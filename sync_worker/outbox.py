@@ -282,6 +282,21 @@ def claim(
     return [Claimed(key, change_from_json(text)) for key, text in rows]
 
 
+def supersede(conn: Connection, why: Mapping[str, str], now: datetime) -> None:
+    """Claimed items that are not to be pushed after all (key -> why): never pushed, and not retried.
+
+    Their people are due at once, so the next run decides them again (as for ``supersede_subscribes``)."""
+    if not why:
+        return
+    due.decide_again(conn, select(ITEMS.c.email).where(ITEMS.c.key.in_(list(why))), now)
+    for key, reason in why.items():
+        conn.execute(
+            update(ITEMS)
+            .where(ITEMS.c.key == key)
+            .values(state="superseded", last_error=reason, updated_at=now)
+        )
+
+
 def settle(conn: Connection, results: Sequence[PushResult], now: datetime) -> None:
     """Record each vendor answer: accepted -> done, gone -> done and settled (no echo awaited), rejected ->
     parked with the vendor's reason, retry later -> failed (retried by later runs; a subscribe is parked
@@ -341,10 +356,13 @@ async def push_system(
     claim_size: int = 2000,
     on_batch: Callable[[int], None] | None = None,
     leased: bool = False,
+    vet: Callable[[Connection, Sequence[Change]], Mapping[str, str]] | None = None,
 ) -> list[PushResult]:
     """Drain ``connector``'s outbox: claim, push in vendor-sized batches (bounded concurrency), settle.
 
-    ``on_batch`` hears the size of each batch once the vendor has answered it (progress bars).
+    ``on_batch`` hears the size of each batch once the vendor has answered it (progress bars). ``vet``
+    names, in the claim's transaction, the claimed changes that must not go (key -> why): they are
+    superseded instead (``sync_worker.push_vet``).
     """
     caps = connector.capabilities()
     gate = asyncio.Semaphore(max(1, caps.max_concurrency))
@@ -367,13 +385,15 @@ async def push_system(
     while True:
         with engine.begin() as conn:
             claimed = claim(conn, connector.name, now, claim_size, actions, leased=leased)
+            stopped = vet(conn, [item.change for item in claimed]) if vet is not None and claimed else {}
+            supersede(conn, stopped, now)
         if not claimed:
             return settled
         batches: list[list[Change]] = []
         # Actions with the same batch limit share batches: a vendor call that takes any mix of them (e.g.
         # HubSpot's status batch, Shopify's aliased mutations) is then never sent half full per action.
         by_size: dict[int, list[Change]] = {}
-        for item in claimed:
+        for item in (item for item in claimed if item.key not in stopped):
             size = max(1, caps.batch_max.get(item.change.action, DEFAULT_BATCH))
             by_size.setdefault(size, []).append(item.change)
         for size, changes in by_size.items():

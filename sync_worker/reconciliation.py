@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine
 
 from connectors.base import (
     Action,
+    Change,
     Connector,
     ContactRecord,
     Outcome,
@@ -33,6 +34,7 @@ from sync_worker.observe import ACCOUNT, Seen, carried_over, observe
 from sync_worker.plan_pass import PlanJob, Tally, plan_batch
 from sync_worker.plan_pool import POOL_AFTER, pooled, why_not_pooled
 from sync_worker.progress import NoProgress, Progress
+from sync_worker.push_vet import stale_subscribes
 from sync_worker.read_back import read_back
 from sync_worker.retry_budget import stuck_optouts
 from sync_worker.run_report import (
@@ -341,6 +343,7 @@ class Reconciliation:
                 actions=actions,
                 on_batch=lambda size: self.progress.pushed_batch(name, size),
                 leased=self.leased,
+                vet=self._vet(report.run_id, name),
             )
 
         answers = await asyncio.gather(*(one(name) for name in self.connectors))
@@ -363,6 +366,24 @@ class Reconciliation:
                 report.pushes[name, purpose_label(slot), accepted] += 1
         with self.engine.begin() as conn:
             runlog.log_push_results(conn, texts)
+
+    def _vet(self, run_id: str, system: str) -> Callable[[Connection, Sequence[Change]], Mapping[str, str]]:
+        """Claimed subscribes are decided again before they go (``sync_worker.push_vet``)."""
+        requires = self.connectors[system].capabilities().requires
+        log = get_logger(run_id=run_id, connector=system)
+
+        def vet(conn: Connection, changes: Sequence[Change]) -> Mapping[str, str]:
+            # The time of the push, not of the run's start: a withdrawal made since is in effect by now.
+            stale = stale_subscribes(
+                conn, self.ledger, changes, purposes=self.purposes, requires=requires, now=self.clock()
+            )
+            for key, why in stale.items():
+                log.info("subscribe_not_pushed", key=key, rule=why.rule, reason=why.text)
+            texts = {key: why.text for key, why in stale.items()}
+            runlog.log_push_results(conn, texts)
+            return texts
+
+        return vet
 
     def _report_stuck_optouts(self, report: RunReport) -> None:
         """R25: an opt-out that has not reached a system is an error of every run until it has."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from connectors.base import Action, Basis, Change, Outcome, Status
-from sync_worker import outbox
+from sync_worker import due, outbox
 from sync_worker.plan import PlannedChange, change_key
 from tests.runs.fakes import T0, FakeVendor, ProcessKilled
 
@@ -93,6 +94,29 @@ async def test_failing_subscribe_is_retried_by_later_runs_then_parked(engine: En
     assert state_of(engine, item.change.key)["state"] == "parked"
     await outbox.push_system(engine, vendor.connector(), T0 + timedelta(hours=1))
     assert len(vendor.pushes) == outbox.MAX_ATTEMPTS
+
+
+async def test_a_change_the_vet_stops_is_superseded_never_sent_and_its_person_due(engine: Engine) -> None:
+    vendor = vendor_with(["a@example.nl", "b@example.nl"])
+    stopped, sent = subscribe("a@example.nl"), unsubscribe("b@example.nl")
+    with engine.begin() as conn:
+        outbox.enqueue(conn, "run1", [stopped, sent], T0)
+    seen: list[list[str]] = []
+
+    def vet(_conn: Connection, changes: Sequence[Change]) -> dict[str, str]:
+        seen.append(sorted(c.key for c in changes))
+        return {stopped.change.key: "not pushed: withdrawn since"}
+
+    await outbox.push_system(engine, vendor.connector(), T0, vet=vet)
+    assert seen == [sorted([stopped.change.key, sent.change.key])]  # asked once, about every claimed change
+    assert [c.key for batch in vendor.pushes for c in batch] == [sent.change.key]
+    assert state_of(engine, stopped.change.key)["state"] == "superseded"
+    assert state_of(engine, stopped.change.key)["last_error"] == "not pushed: withdrawn since"
+    assert state_of(engine, sent.change.key)["state"] == "done"
+    with engine.begin() as conn:
+        assert due.next_due(conn, "", T0, limit=10) == ["a@example.nl"]
+    await outbox.push_system(engine, vendor.connector(), T0 + timedelta(hours=1), vet=vet)
+    assert len(vendor.pushes) == 1  # superseded is not retried
 
 
 async def test_failing_opt_out_is_never_given_up_r25(engine: Engine) -> None:

@@ -368,3 +368,38 @@ async def test_targeted_run_plans_only_the_people_named(world: World) -> None:
     assert world.klaviyo.pull_requests == pulls  # no pull: the webhook already said what changed
     assert world.klaviyo.status("a@example.nl", "newsletter") == Status.UNSUBSCRIBED
     assert world.klaviyo.status("b@example.nl", "newsletter") == Status.SUBSCRIBED
+
+
+async def test_a_withdrawal_recorded_after_planning_stops_the_planned_subscribe_r16(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook run records, plans and pushes without waiting for the scheduled run's leases, so it may
+    record a withdrawal after a scheduled pass planned a subscribe for that person and before its push.
+    The subscribe is decided again when it is claimed: withdrawal wins (R16), and nothing undoes it."""
+    world.ledger.grant("jan@example.nl", "newsletter")
+    world.mailchimp.add("jan@example.nl", Status.SUBSCRIBED)
+    world.klaviyo.add("jan@example.nl", Status.NOT_SUBSCRIBED)  # allowed, not shown there: a subscribe
+    planned = Reconciliation._plan
+
+    def plan_then_withdraw(self: Reconciliation, report: RunReport, now: datetime, *args: object) -> None:
+        planned(self, report, now, *args)  # type: ignore[arg-type]
+        world.ledger.withdraw("jan@example.nl", "newsletter", now)  # the webhook run, between plan and push
+
+    monkeypatch.setattr(Reconciliation, "_plan", plan_then_withdraw)
+    report = await world.run()
+    with world.engine.begin() as conn:
+        rows = runlog.changes(conn, report.run_id)
+        [row] = [r for r in rows if (r["system"], r["slot"]) == ("klaviyo", "newsletter")]
+        [state] = conn.execute(select(ITEMS.c.state).where(ITEMS.c.key == row["outbox_key"])).scalars()
+    assert (row["after"], row["rule"]) == ("subscribed", "R5")  # it was planned
+    assert row["push_result"].startswith(
+        "not pushed: newsletter is no longer allowed when its push came (R16"
+    )
+    assert state == "superseded"
+    assert not [c for batch in world.klaviyo.pushes for c in batch if c.purpose == "newsletter"]
+    assert world.klaviyo.status("jan@example.nl", "newsletter") == Status.NOT_SUBSCRIBED
+
+    monkeypatch.setattr(Reconciliation, "_plan", planned)
+    await world.run()  # decided again at once: the opt-out reaches the system that still mails
+    assert world.mailchimp.status("jan@example.nl", "newsletter") == Status.UNSUBSCRIBED
+    assert world.klaviyo.status("jan@example.nl", "newsletter") == Status.NOT_SUBSCRIBED
