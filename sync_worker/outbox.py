@@ -282,6 +282,10 @@ def claim(
     return [Claimed(key, change_from_json(text)) for key, text in rows]
 
 
+# What a push vet may stop: what gives mail or a mailing list; never what takes consent away (R25).
+STOPPABLE = frozenset({Action.SUBSCRIBE, Action.TAG})
+
+
 def supersede(conn: Connection, why: Mapping[str, str], now: datetime) -> None:
     """Claimed items that are not to be pushed after all (key -> why): never pushed, and not retried.
 
@@ -361,8 +365,8 @@ async def push_system(
     """Drain ``connector``'s outbox: claim, push in vendor-sized batches (bounded concurrency), settle.
 
     ``on_batch`` hears the size of each batch once the vendor has answered it (progress bars). ``vet``
-    names, in the claim's transaction, the claimed changes that must not go (key -> why): they are
-    superseded instead (``sync_worker.push_vet``).
+    names, among the claimed subscribes and tags, those that must not go after all (key -> why): they are
+    superseded instead (``sync_worker.push_vet``). An opt-out is never stopped (R25).
     """
     caps = connector.capabilities()
     gate = asyncio.Semaphore(max(1, caps.max_concurrency))
@@ -385,10 +389,19 @@ async def push_system(
     while True:
         with engine.begin() as conn:
             claimed = claim(conn, connector.name, now, claim_size, actions, leased=leased)
-            stopped = vet(conn, [item.change for item in claimed]) if vet is not None and claimed else {}
-            supersede(conn, stopped, now)
         if not claimed:
             return settled
+        stopped: Mapping[str, str] = {}
+        givers = [item.change for item in claimed if item.change.action in STOPPABLE]
+        if vet is not None and givers:
+            # After the claim's commit, in a transaction of its own: the claimed items are this pusher's
+            # (in_flight), and their people's due times are written before the items, in the order
+            # ``supersede_subscribes`` takes them (PostgreSQL would otherwise see two runs deadlock).
+            with engine.begin() as conn:
+                stopped = {
+                    key: why for key, why in vet(conn, givers).items() if key in {c.key for c in givers}
+                }
+                supersede(conn, stopped, now)
         batches: list[list[Change]] = []
         # Actions with the same batch limit share batches: a vendor call that takes any mix of them (e.g.
         # HubSpot's status batch, Shopify's aliased mutations) is then never sent half full per action.

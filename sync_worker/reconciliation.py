@@ -34,7 +34,7 @@ from sync_worker.observe import ACCOUNT, Seen, carried_over, observe
 from sync_worker.plan_pass import PlanJob, Tally, plan_batch
 from sync_worker.plan_pool import POOL_AFTER, pooled, why_not_pooled
 from sync_worker.progress import NoProgress, Progress
-from sync_worker.push_vet import stale_subscribes
+from sync_worker.push_vet import no_longer_allowed
 from sync_worker.read_back import read_back
 from sync_worker.retry_budget import stuck_optouts
 from sync_worker.run_report import (
@@ -368,17 +368,17 @@ class Reconciliation:
             runlog.log_push_results(conn, texts)
 
     def _vet(self, run_id: str, system: str) -> Callable[[Connection, Sequence[Change]], Mapping[str, str]]:
-        """Claimed subscribes are decided again before they go (``sync_worker.push_vet``)."""
+        """Claimed subscribes and re-permission tags are decided again before they go (``sync_worker.push_vet``)."""
         requires = self.connectors[system].capabilities().requires
         log = get_logger(run_id=run_id, connector=system)
 
         def vet(conn: Connection, changes: Sequence[Change]) -> Mapping[str, str]:
             # The time of the push, not of the run's start: a withdrawal made since is in effect by now.
-            stale = stale_subscribes(
+            stale = no_longer_allowed(
                 conn, self.ledger, changes, purposes=self.purposes, requires=requires, now=self.clock()
             )
             for key, why in stale.items():
-                log.info("subscribe_not_pushed", key=key, rule=why.rule, reason=why.text)
+                log.info("change_not_pushed", key=key, rule=why.rule, reason=why.text)
             texts = {key: why.text for key, why in stale.items()}
             runlog.log_push_results(conn, texts)
             return texts

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from connectors.base import Action, Change
-from sync_worker.push_vet import Stale, stale_subscribes
+from sync_worker.ledger_port import EventKind, ObservedEvent
+from sync_worker.plan import REPERMISSION_TAG
+from sync_worker.push_vet import Stale, no_longer_allowed
 from tests.runs.fakes import T0, FakeLedger
 
 PURPOSES = ("newsletter", "promotions")
@@ -25,7 +27,7 @@ def test_only_subscribes_the_decision_no_longer_allows_are_stale_and_each_names_
         change("withdrew@example.nl", Action.UNSUBSCRIBE, "promotions"),  # an opt-out always goes
         change("withdrew@example.nl", Action.TAG, None),
     ]
-    stale = stale_subscribes(None, ledger, changes, purposes=PURPOSES, requires={}, now=T0)  # type: ignore[arg-type]
+    stale = no_longer_allowed(None, ledger, changes, purposes=PURPOSES, requires={}, now=T0)  # type: ignore[arg-type]
     assert {key: why.rule for key, why in stale.items()} == {
         changes[1].key: "R16",
         changes[2].key: "R1",
@@ -39,8 +41,8 @@ def test_a_purpose_mailed_through_another_ones_flag_needs_that_one_allowed_too_r
     ledger = FakeLedger()
     ledger.grant("jan@example.nl", "promotions")  # promotions allowed, newsletter not
     promotions = change("jan@example.nl", Action.SUBSCRIBE, "promotions")
-    assert stale_subscribes(None, ledger, [promotions], purposes=PURPOSES, requires={}, now=T0) == {}  # type: ignore[arg-type]
-    coupled = stale_subscribes(
+    assert no_longer_allowed(None, ledger, [promotions], purposes=PURPOSES, requires={}, now=T0) == {}  # type: ignore[arg-type]
+    coupled = no_longer_allowed(
         None,  # type: ignore[arg-type]
         ledger,
         [promotions],
@@ -50,3 +52,17 @@ def test_a_purpose_mailed_through_another_ones_flag_needs_that_one_allowed_too_r
     )
     assert [why.rule for why in coupled.values()] == ["R1"]
     assert "newsletter is no longer allowed" in coupled[promotions.key].text
+
+
+def test_a_re_permission_tag_goes_only_while_its_person_is_quarantined_r8() -> None:
+    ledger = FakeLedger()
+    flag = ObservedEvent("imp@example.nl", "newsletter", EventKind.UNPROVEN, T0, "klaviyo", "flag-1", "R8")
+    ledger.events[(flag.source, flag.source_event_id)] = flag
+    tag = Change("k-tag", "klaviyo", "imp@example.nl", Action.TAG, tag=REPERMISSION_TAG)
+    untag = Change("k-untag", "klaviyo", "imp@example.nl", Action.UNTAG, tag=REPERMISSION_TAG)
+    vetted = [tag, untag]
+    assert no_longer_allowed(None, ledger, vetted, purposes=PURPOSES, requires={}, now=T0) == {}  # type: ignore[arg-type]
+    ledger.withdraw("imp@example.nl", "newsletter", T0)  # no longer quarantined: nobody to ask for consent
+    assert no_longer_allowed(None, ledger, vetted, purposes=PURPOSES, requires={}, now=T0) == {  # type: ignore[arg-type]
+        "k-tag": Stale("R8", "not pushed: its person is no longer quarantined when its push came (R8)")
+    }

@@ -122,3 +122,32 @@ def test_event_the_ledger_refuses_comes_back_naming_vendor_record_and_field(engi
     [refused] = recorded.rejected
     assert (refused.system, refused.record_id, refused.field) == ("mailchimp", "mc-1", "purpose")
     assert "64" in refused.message
+
+
+async def test_a_withdrawal_dated_after_the_run_began_still_stops_its_planned_subscribe(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The push is decided again at the time of the push, not of the run's start: a withdrawal the
+    vendor dated after the run began is in effect by then (R16, R29)."""
+    wired.mailchimp.add("jan@example.nl", Status.SUBSCRIBED, evidence=SIGNUP)
+    wired.klaviyo.add("jan@example.nl", Status.NOT_SUBSCRIBED)  # allowed there: a subscribe is planned
+    planned = Reconciliation._plan
+
+    def plan_then_withdraw(self: Reconciliation, report: RunReport, now: datetime, *args: object) -> None:
+        planned(self, report, now, *args)  # type: ignore[arg-type]
+        # A webhook run records the unsubscribe the vendor dated half a minute after this run began; the
+        # push comes a minute after the start.
+        unsubscribe = ObservedEvent(
+            "jan@example.nl", "newsletter", EventKind.WITHDRAW, now + timedelta(seconds=30), "mailchimp",
+            "unsubscribe-1", "R20",
+        )  # fmt: skip
+        with self.engine.begin() as conn:
+            self.ledger.record(conn, [unsubscribe], [])
+        wired.now = now + timedelta(minutes=1)
+
+    monkeypatch.setattr(Reconciliation, "_plan", plan_then_withdraw)
+    report = await wired.run()
+    assert report.status == "success", report.summary()
+    assert wired.klaviyo.status("jan@example.nl", "newsletter") == Status.NOT_SUBSCRIBED
+    assert not wired.klaviyo.pushes
+    assert ("mailchimp", "withdraw") in wired.actions("jan@example.nl")
