@@ -40,10 +40,8 @@ class ObservedEvent:
     occurred_at: datetime
     source: str  # the system it was read from
     source_event_id: str
-    rule: str
-    external_id: str | None = (
-        None  # the person's id in ``source``  # the RULES.md rule that makes this change a consent fact
-    )
+    rule: str  # the RULES.md rule that makes this change a consent fact
+    external_id: str | None = None  # the person's id in ``source``
     method: str | None = None
     reason: str | None = None  # the vendor's unsubscribe / suppression reason
     evidence: Evidence | None = None
