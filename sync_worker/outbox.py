@@ -4,8 +4,9 @@ States: ``pending`` (planned) -> ``in_flight`` (claimed by a run) -> ``done`` | 
 later runs) | ``parked`` (the vendor refused it; reported). A subscribe is given up (``parked``) after
 ``MAX_ATTEMPTS``; a change that takes consent away is never given up while it fails (R25: a withdrawal
 must reach every system), and once past ``MAX_ATTEMPTS`` it is reported by every run. A ``superseded``
-item was a subscribe left over from an earlier run: it is never pushed without a fresh decision (R27),
-so its person is decided again at once, and the new subscribe continues its count of attempts
+item was a subscribe left over from an earlier run, or one whose person's decision no longer allowed it
+when its push was claimed (sync_worker.push_vet): it is never pushed without a fresh decision (R27), so
+its person is decided again at once, and the new subscribe continues its count of attempts
 (sync_worker.retry_budget), so a subscribe a vendor keeps failing is parked, not retried forever.
 
 Crash safety: a claim is a committed ``in_flight`` mark with a time; a claim older than the lease is
@@ -106,8 +107,8 @@ UNPROPAGATED_OPTOUT = and_(
 
 
 # The change's fields in key order: its JSON is read back by ``change_from_json`` and must not differ from
-# one run to the next. Read field by field (``dataclasses.asdict``'s deep copy, when Change was a dataclass,
-# cost a fifth of a first run's planning pass, docs/benchmarks.md); every field here is a plain value.
+# one run to the next. Read field by field, without copying: every field here is a plain value, and a deep
+# copy of each change (``dataclasses.asdict``) cost a fifth of a first run's planning pass (docs/benchmarks.md).
 _CHANGE_FIELDS = tuple(sorted(Change._fields))
 
 
@@ -282,8 +283,8 @@ def claim(
     return [Claimed(key, change_from_json(text)) for key, text in rows]
 
 
-# What a push vet may stop: what gives mail or a mailing list; never what takes consent away (R25).
-STOPPABLE = frozenset({Action.SUBSCRIBE, Action.TAG})
+# What a push vet may stop: a subscribe (it gives consent-based mail); never what takes consent away (R25).
+VETTED = frozenset({Action.SUBSCRIBE})
 
 
 def supersede(conn: Connection, why: Mapping[str, str], now: datetime) -> None:
@@ -365,8 +366,8 @@ async def push_system(
     """Drain ``connector``'s outbox: claim, push in vendor-sized batches (bounded concurrency), settle.
 
     ``on_batch`` hears the size of each batch once the vendor has answered it (progress bars). ``vet``
-    names, among the claimed subscribes and tags, those that must not go after all (key -> why): they are
-    superseded instead (``sync_worker.push_vet``). An opt-out is never stopped (R25).
+    names, among the claimed subscribes, those that must not go after all (key -> why): they are superseded
+    instead (``sync_worker.push_vet``). An opt-out is never stopped (R25).
     """
     caps = connector.capabilities()
     gate = asyncio.Semaphore(max(1, caps.max_concurrency))
@@ -392,15 +393,14 @@ async def push_system(
         if not claimed:
             return settled
         stopped: Mapping[str, str] = {}
-        givers = [item.change for item in claimed if item.change.action in STOPPABLE]
-        if vet is not None and givers:
+        subscribes = [item.change for item in claimed if item.change.action in VETTED]
+        if vet is not None and subscribes:
             # After the claim's commit, in a transaction of its own: the claimed items are this pusher's
             # (in_flight), and their people's due times are written before the items, in the order
             # ``supersede_subscribes`` takes them (PostgreSQL would otherwise see two runs deadlock).
             with engine.begin() as conn:
-                stopped = {
-                    key: why for key, why in vet(conn, givers).items() if key in {c.key for c in givers}
-                }
+                asked = {change.key for change in subscribes}
+                stopped = {key: why for key, why in vet(conn, subscribes).items() if key in asked}
                 supersede(conn, stopped, now)
         batches: list[list[Change]] = []
         # Actions with the same batch limit share batches: a vendor call that takes any mix of them (e.g.

@@ -116,12 +116,13 @@ def retry(
     if subscribes:
         # R27: the old decision is not pushed; a superseded subscribe with no attempts spent lets the next
         # run plan a fresh one with a whole budget (sync_worker.retry_budget), if consent still allows it.
+        # Due times before items, in the order every superseding write takes them (sync_worker.outbox).
+        due.decide_again(conn, select(ITEMS.c.email).where(ITEMS.c.key.in_(subscribes)), now)
         conn.execute(
             update(ITEMS)
             .where(ITEMS.c.key.in_(subscribes))
             .values(state="superseded", attempts=0, claimed_at=None, updated_at=now)
         )
-        due.decide_again(conn, select(ITEMS.c.email).where(ITEMS.c.key.in_(subscribes)), now)
     after = {k: "pending" if k in optouts else "decided again" for k in found}
     _log(conn, found, after, f"retried by {actor}", actor=actor, secret=secret, now=now)
     return list(found.values())

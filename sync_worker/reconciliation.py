@@ -343,7 +343,7 @@ class Reconciliation:
                 actions=actions,
                 on_batch=lambda size: self.progress.pushed_batch(name, size),
                 leased=self.leased,
-                vet=self._vet(report.run_id, name),
+                vet=self._vet(report, name),
             )
 
         answers = await asyncio.gather(*(one(name) for name in self.connectors))
@@ -367,19 +367,22 @@ class Reconciliation:
         with self.engine.begin() as conn:
             runlog.log_push_results(conn, texts)
 
-    def _vet(self, run_id: str, system: str) -> Callable[[Connection, Sequence[Change]], Mapping[str, str]]:
-        """Claimed subscribes and re-permission tags are decided again before they go (``sync_worker.push_vet``)."""
+    def _vet(
+        self, report: RunReport, system: str
+    ) -> Callable[[Connection, Sequence[Change]], Mapping[str, str]]:
+        """Claimed subscribes are decided again before they go (``sync_worker.push_vet``)."""
         requires = self.connectors[system].capabilities().requires
-        log = get_logger(run_id=run_id, connector=system)
+        log = get_logger(run_id=report.run_id, connector=system)
 
         def vet(conn: Connection, changes: Sequence[Change]) -> Mapping[str, str]:
             # The time of the push, not of the run's start: a withdrawal made since is in effect by now.
-            stale = no_longer_allowed(
+            stopped = no_longer_allowed(
                 conn, self.ledger, changes, purposes=self.purposes, requires=requires, now=self.clock()
             )
-            for key, why in stale.items():
-                log.info("change_not_pushed", key=key, rule=why.rule, reason=why.text)
-            texts = {key: why.text for key, why in stale.items()}
+            for key, why in stopped.items():
+                log.info("subscribe_not_pushed", key=key, rule=why.rule, reason=why.text)
+            report.counts[system].stopped += len(stopped)
+            texts = {key: why.text for key, why in stopped.items()}
             runlog.log_push_results(conn, texts)
             return texts
 

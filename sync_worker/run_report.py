@@ -21,6 +21,7 @@ class ConnectorCounts:
     pushed: int = 0
     failed: int = 0
     gone: int = 0  # changes for people the vendor no longer holds (deleted there): settled, not failed
+    stopped: int = 0  # subscribes no longer allowed when their push came: superseded (sync_worker.push_vet)
     rejected_records: int = 0
     error: str | None = None
 

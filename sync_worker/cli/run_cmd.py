@@ -104,6 +104,7 @@ def runs(
         per = "; ".join(
             f"{name}: pulled {c['pulled']}, events {c['events']}, echoes {c['echoes']}, "
             f"planned {c['planned']}, pushed {c['pushed']}, failed {c['failed']}, gone {c.get('gone', 0)}, "
+            f"stopped {c.get('stopped', 0)}, "
             f"rejected {c['rejected_records']}" + (f", error: {c['error']}" if c.get("error") else "")
             for name, c in sorted(counts.items())
         )

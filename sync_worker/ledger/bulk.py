@@ -98,10 +98,10 @@ def select_in(
         return []
     mark = placeholder(conn)
     equal = list((where or {}).items())
-    among, listed = any_of(conn, key, values)
-    conditions = [*(f"{name} = {mark}" for name, _ in equal), among]
+    in_values, in_params = any_of(conn, key, values)
+    conditions = [*(f"{name} = {mark}" for name, _ in equal), in_values]
     sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {' AND '.join(conditions)}"
-    return fetch_all(conn, sql, (*(v for _, v in equal), *listed))
+    return fetch_all(conn, sql, (*(v for _, v in equal), *in_params))
 
 
 def any_of(conn: Connection, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:

@@ -38,11 +38,11 @@ def load_facts(
         blocked = suppressed_emails(conn, chunk, secret)
         events: dict[str, list[ConsentFact]] = defaultdict(list)
         purchases: dict[str, list[PurchaseFact]] = defaultdict(list)
-        among, params = any_of(conn, "persons.email", chunk)
+        owners, params = any_of(conn, f"{PERSONS.name}.email", chunk)
         # In id order (the chain order), as the policy core has always been given them.
-        for event in sorted(fetch_all(conn, _EVENTS_OF.format(among), params), key=_second):
+        for event in sorted(fetch_all(conn, _EVENTS_OF.format(owners), params), key=_second):
             events[event[0]].append(_fact_of(event))
-        for bought in sorted(fetch_all(conn, _PURCHASES_OF.format(among), params), key=_second):
+        for bought in sorted(fetch_all(conn, _PURCHASES_OF.format(owners), params), key=_second):
             purchases[bought[0]].append(_purchase_of(bought))
         for email in chunk:
             # ``get``: most people have no purchases, and a defaultdict would store an empty list for each.

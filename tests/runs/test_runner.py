@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
+from structlog.testing import capture_logs
 
 from connectors.base import GlobalState, Outcome, RecordError, Status
 from sync_worker import runlog
@@ -386,16 +387,20 @@ async def test_a_withdrawal_recorded_after_planning_stops_the_planned_subscribe_
         world.ledger.withdraw("jan@example.nl", "newsletter", now)  # the webhook run, between plan and push
 
     monkeypatch.setattr(Reconciliation, "_plan", plan_then_withdraw)
-    report = await world.run()
+    with capture_logs() as logs:
+        report = await world.run()
     with world.engine.begin() as conn:
         rows = runlog.changes(conn, report.run_id)
         [row] = [r for r in rows if (r["system"], r["slot"]) == ("klaviyo", "newsletter")]
         [state] = conn.execute(select(ITEMS.c.state).where(ITEMS.c.key == row["outbox_key"])).scalars()
     assert (row["after"], row["rule"]) == ("subscribed", "R5")  # it was planned
     assert row["push_result"].startswith(
-        "not pushed: newsletter is no longer allowed when its push came (R16"
+        "not pushed: newsletter was no longer allowed when its push came (R16"
     )
     assert state == "superseded"
+    assert report.counts["klaviyo"].stopped == 1
+    [line] = [entry for entry in logs if entry["event"] == "subscribe_not_pushed"]
+    assert (line["key"], line["rule"], line["connector"]) == (row["outbox_key"], "R16", "klaviyo")
     assert not [c for batch in world.klaviyo.pushes for c in batch if c.purpose == "newsletter"]
     assert world.klaviyo.status("jan@example.nl", "newsletter") == Status.NOT_SUBSCRIBED
 
