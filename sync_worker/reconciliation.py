@@ -131,11 +131,11 @@ class Reconciliation:
                     )
                 )
             targets = sorted(set(emails)) if emails is not None else None
-            self._plan(report, now, targets, full)
+            erasing = self._plan(report, now, targets, full)
             if not dry_run:
                 await self._push(report, now, None)
                 if self.complete:  # a run of some connectors told only their systems
-                    self._finish_erasures(now)
+                    self._finish_erasures(now, erasing)
                 self._report_stuck_optouts(report)
         except Exception as error:
             report.error = f"{type(error).__name__}: {error}"
@@ -274,7 +274,10 @@ class Reconciliation:
             counts.echoes += taken.echoes[name]
         return taken.emails
 
-    def _plan(self, report: RunReport, now: datetime, targets: list[str] | None, full: bool) -> None:
+    def _plan(
+        self, report: RunReport, now: datetime, targets: list[str] | None, full: bool
+    ) -> frozenset[str]:
+        """Plan the people of this run (batches, maybe over processes); the people whose erasure it planned."""
         capabilities = {name: c.capabilities() for name, c in self.connectors.items()}
         with self.engine.begin() as conn:
             erasures = frozenset(r.email for r in self.ledger.erasures(conn))
@@ -302,6 +305,7 @@ class Reconciliation:
         todo = sorted(erasures)
         for batch in (todo[i : i + self.chunk] for i in range(0, len(todo), self.chunk)):
             plan_batch(self.engine, job, batch).add_to(report)
+        return erasures
 
     def _plan_batches(self, job: PlanJob, batches: Iterator[list[str]]) -> Iterator[Tally]:
         """Each batch planned in this process; a long pass's rest over ``processes`` processes."""
@@ -402,12 +406,15 @@ class Reconciliation:
         for system, count in sorted(report.subscribes_given_up.items()):
             get_logger(run_id=report.run_id, connector=system).warning("subscribes_given_up", count=count)
 
-    def _finish_erasures(self, now: datetime) -> None:
-        """An erasure is complete once every system has accepted its part; then the snapshot forgets."""
+    def _finish_erasures(self, now: datetime, planned: frozenset[str]) -> None:
+        """An erasure is complete once every system has accepted its part; then the snapshot forgets.
+
+        Only an erasure this run planned: one requested after its planning has no changes in the outbox yet,
+        and the person's earlier items, all settled, would make it look complete."""
         with self.engine.begin() as conn:
             requests: Sequence[ErasureRequest] = self.ledger.erasures(conn)
             for request in requests:
-                if outbox.all_done(conn, request.email):
+                if request.email in planned and outbox.all_done(conn, request.email):
                     snapshot.forget(conn, request.email)
                     due.forget(conn, [request.email])
                     outbox.forget(conn, request.email)

@@ -151,3 +151,55 @@ async def test_a_withdrawal_dated_after_the_run_began_still_stops_its_planned_su
     assert wired.klaviyo.status("jan@example.nl", "newsletter") == Status.NOT_SUBSCRIBED
     assert not wired.klaviyo.pushes
     assert ("mailchimp", "withdraw") in wired.actions("jan@example.nl")
+
+
+async def test_an_erasure_after_planning_stops_the_planned_subscribe_r21_r22(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wired.mailchimp.add("del@example.nl", Status.SUBSCRIBED, evidence=SIGNUP)
+    wired.klaviyo.add("del@example.nl", Status.NOT_SUBSCRIBED)  # allowed there: a subscribe is planned
+    planned = Reconciliation._plan
+
+    def plan_then_erase(self: Reconciliation, report: RunReport, now: datetime, *args: object) -> None:
+        planned(self, report, now, *args)  # type: ignore[arg-type]
+        with self.engine.begin() as conn:
+            erase(conn, "del@example.nl", secret=b"secret", now=now)
+
+    monkeypatch.setattr(Reconciliation, "_plan", plan_then_erase)
+    report = await wired.run()
+    assert report.counts["klaviyo"].stopped == 1
+    assert not wired.klaviyo.pushes
+    assert wired.klaviyo.status("del@example.nl", "newsletter") == Status.NOT_SUBSCRIBED
+    monkeypatch.setattr(Reconciliation, "_plan", planned)
+    await wired.run()  # the erasure is carried out in both systems
+    assert wired.klaviyo.contacts["del@example.nl"].global_state.value == "erased"
+
+
+async def test_an_erasure_requested_while_a_run_pushes_is_carried_out_by_the_next_run_r21(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The person's earlier changes are all settled, so the outbox alone would call the erasure complete
+    in the run that did not plan it; it is completed only by a run that planned and pushed it."""
+    wired.mailchimp.add("del@example.nl", Status.SUBSCRIBED, evidence=SIGNUP)
+    wired.klaviyo.add("del@example.nl", Status.NOT_SUBSCRIBED)
+    await wired.run()  # Klaviyo is subscribed: a settled change
+    planned = Reconciliation._plan
+
+    def plan_then_erase(
+        self: Reconciliation, report: RunReport, now: datetime, *args: object
+    ) -> frozenset[str]:
+        erasing = planned(self, report, now, *args)  # type: ignore[arg-type]
+        with self.engine.begin() as conn:
+            erase(conn, "del@example.nl", secret=b"secret", now=now)
+        return erasing
+
+    monkeypatch.setattr(Reconciliation, "_plan", plan_then_erase)
+    await wired.run()
+    with wired.engine.begin() as conn:
+        assert [email for _, email in pending_erasures(conn)] == ["del@example.nl"]  # still to carry out
+    monkeypatch.setattr(Reconciliation, "_plan", planned)
+    await wired.run()
+    assert wired.klaviyo.contacts["del@example.nl"].global_state.value == "erased"
+    assert wired.mailchimp.status("del@example.nl", "newsletter") == Status.UNSUBSCRIBED
+    with wired.engine.begin() as conn:
+        assert pending_erasures(conn) == []
