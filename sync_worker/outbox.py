@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -160,9 +161,16 @@ def supersede_subscribes(conn: Connection, run_id: str, now: datetime) -> int:
 
     Their people are due at once, so this run decides them again rather than leaving them until they change.
     """
-    leftover = (ITEMS.c.action == SUBSCRIBE, ITEMS.c.state.in_(OPEN), ITEMS.c.run_id != run_id)
-    due.decide_again(conn, select(ITEMS.c.email).where(*leftover), now)
-    result = conn.execute(update(ITEMS).where(*leftover).values(state="superseded", updated_at=now))
+    leftover = and_(ITEMS.c.action == SUBSCRIBE, ITEMS.c.state.in_(OPEN), ITEMS.c.run_id != run_id)
+    return superseded(conn, leftover, now)
+
+
+def superseded(conn: Connection, which: ColumnElement[bool], now: datetime, **values: Any) -> int:
+    """Close the items ``which`` selects as ``superseded`` (with ``values``), their people due at once;
+    returns how many. Every superseding write goes through here: due times first, then the items, so two
+    runs (or a run and the operator) never take the two in opposite orders and deadlock on PostgreSQL."""
+    due.decide_again(conn, select(ITEMS.c.email).where(which), now)
+    result = conn.execute(update(ITEMS).where(which).values(state="superseded", updated_at=now, **values))
     return int(result.rowcount or 0)
 
 
@@ -288,18 +296,13 @@ VETTED = frozenset({Action.SUBSCRIBE})
 
 
 def supersede(conn: Connection, why: Mapping[str, str], now: datetime) -> None:
-    """Claimed items that are not to be pushed after all (key -> why): never pushed, and not retried.
-
-    Their people are due at once, so the next run decides them again (as for ``supersede_subscribes``)."""
-    if not why:
-        return
-    due.decide_again(conn, select(ITEMS.c.email).where(ITEMS.c.key.in_(list(why))), now)
+    """Claimed items that are not to be pushed after all (key -> why): never pushed, and not retried;
+    their people are decided again by the next run."""
+    keys_by_reason: dict[str, list[str]] = {}
     for key, reason in why.items():
-        conn.execute(
-            update(ITEMS)
-            .where(ITEMS.c.key == key)
-            .values(state="superseded", last_error=reason, updated_at=now)
-        )
+        keys_by_reason.setdefault(reason, []).append(key)
+    for reason, keys in keys_by_reason.items():
+        superseded(conn, ITEMS.c.key.in_(keys), now, last_error=reason)
 
 
 def settle(conn: Connection, results: Sequence[PushResult], now: datetime) -> None:
@@ -396,8 +399,7 @@ async def push_system(
         subscribes = [item.change for item in claimed if item.change.action in VETTED]
         if vet is not None and subscribes:
             # After the claim's commit, in a transaction of its own: the claimed items are this pusher's
-            # (in_flight), and their people's due times are written before the items, in the order
-            # ``supersede_subscribes`` takes them (PostgreSQL would otherwise see two runs deadlock).
+            # (in_flight), and no row lock of the claim is held while ``superseded`` takes the due times.
             with engine.begin() as conn:
                 asked = {change.key for change in subscribes}
                 stopped = {key: why for key, why in vet(conn, subscribes).items() if key in asked}

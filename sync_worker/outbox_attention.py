@@ -24,10 +24,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
-from sync_worker import due, runlog
+from sync_worker import runlog
 from sync_worker.identity import mask_email
 from sync_worker.logs import mask_emails_in
-from sync_worker.outbox import ITEMS, MAX_ATTEMPTS, SUBSCRIBE
+from sync_worker.outbox import ITEMS, MAX_ATTEMPTS, SUBSCRIBE, superseded
 from sync_worker.snapshot import aware
 
 OPERATOR = "operator"  # the trigger of the log entries these actions write
@@ -116,13 +116,7 @@ def retry(
     if subscribes:
         # R27: the old decision is not pushed; a superseded subscribe with no attempts spent lets the next
         # run plan a fresh one with a whole budget (sync_worker.retry_budget), if consent still allows it.
-        # Due times before items, in the order every superseding write takes them (sync_worker.outbox).
-        due.decide_again(conn, select(ITEMS.c.email).where(ITEMS.c.key.in_(subscribes)), now)
-        conn.execute(
-            update(ITEMS)
-            .where(ITEMS.c.key.in_(subscribes))
-            .values(state="superseded", attempts=0, claimed_at=None, updated_at=now)
-        )
+        superseded(conn, ITEMS.c.key.in_(subscribes), now, attempts=0, claimed_at=None)
     after = {k: "pending" if k in optouts else "decided again" for k in found}
     _log(conn, found, after, f"retried by {actor}", actor=actor, secret=secret, now=now)
     return list(found.values())
