@@ -1,6 +1,5 @@
 from sync_worker.cli import main
 
-if (
-    __name__ == "__main__"
-):  # a spawned planning process (sync_worker.plan_pool) must not run the command again
+# Guarded: a spawned planning process (sync_worker.plan_pool) imports this module and must not run the command.
+if __name__ == "__main__":
     main()
